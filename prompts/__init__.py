@@ -1,0 +1,1 @@
+"""The words the receptionist speaks: prompt and phrase templates, loaded by `agent.prompting`."""
