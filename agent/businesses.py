@@ -24,6 +24,7 @@ from booking.models import Service
 
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 WEEKDAYS: tuple[Weekday, ...] = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+MIDNIGHT = time(0)
 _SPAN = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
 
@@ -41,7 +42,7 @@ PhoneNumber = Annotated[str, Field(description="E.164, e.g. +15550100000")]
 
 
 class OpeningSpan(BaseModel):
-    """One opening span of a day, written "09:00-12:30"."""
+    """One opening span of a day, written "09:00-12:30"; "24:00" closes at midnight (`time(0)`)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -59,12 +60,14 @@ class OpeningSpan(BaseModel):
         h1, m1, h2, m2 = (int(g) for g in match.groups())
         if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59:
             raise ValueError(f"{value!r} is not a time of day")
-        closes = time(23, 59, 59) if h2 == 24 else time(h2, m2)
+        if h2 == 24 and m2 != 0:
+            raise ValueError(f"{value!r} is not a time of day")
+        closes = time(0) if h2 == 24 else time(h2, m2)
         return {"opens": time(h1, m1), "closes": closes}
 
     @model_validator(mode="after")
     def _ordered(self) -> OpeningSpan:
-        if self.closes <= self.opens:
+        if self.closes != MIDNIGHT and self.closes <= self.opens:
             raise ValueError(f"closes ({self.closes}) must be after opens ({self.opens})")
         return self
 
@@ -104,7 +107,9 @@ class BusinessProfile(BaseModel):
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     name: str
-    phone_numbers: tuple[PhoneNumber, ...] = Field(min_length=1)
+    phone_numbers: tuple[PhoneNumber, ...] = Field(
+        (), description="Numbers that reach it; a business built from a Cal.com account has none."
+    )
     time_zone: str
     services: tuple[ServiceProfile, ...] = Field(min_length=1)
     hours: dict[Weekday, tuple[OpeningSpan, ...]] = Field(default_factory=dict)
@@ -162,6 +167,9 @@ class BusinessFile(BaseModel):
         ids = [b.id for b in self.businesses]
         if len(set(ids)) != len(ids):
             raise ValueError("business ids must be unique")
+        for business in self.businesses:
+            if not business.phone_numbers:
+                raise ValueError(f"{business.id} needs at least one phone number")
         seen: dict[str, str] = {}
         for business in self.businesses:
             for number in business.phone_numbers:
@@ -188,10 +196,14 @@ class Directory:
         return len(self._by_id)
 
     def by_number(self, dialled: str) -> BusinessProfile | None:
+        """The business the dialled number reaches; a lone business without numbers answers them all."""
         try:
-            return self._by_number.get(_e164(dialled))
+            found = self._by_number.get(_e164(dialled))
         except ValueError:
-            return None
+            found = None
+        if found is None and len(self._by_id) == 1 and not self.default.phone_numbers:
+            return self.default
+        return found
 
     def by_id(self, business_id: str) -> BusinessProfile | None:
         return self._by_id.get(business_id)

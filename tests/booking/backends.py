@@ -18,6 +18,7 @@ from booking.calendar import Calendar
 from booking.calendars.calcom import DEFAULT_API_URL, CalcomCalendar
 from booking.clock import FixedClock
 from booking.models import Service
+from tests.booking.local_backend import local_backend
 from tests.fakes.calcom_api import FakeCalcom, FakeEventType
 
 
@@ -64,4 +65,4 @@ async def calcom_over_fake(scenario: Scenario) -> AsyncIterator[Calendar]:
         yield CalcomCalendar(client, api_key=fake.api_key, clock=clock)
 
 
-BACKENDS: list[BackendFactory] = [calcom_over_fake]
+BACKENDS: list[BackendFactory] = [calcom_over_fake, local_backend]
