@@ -15,7 +15,8 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 
-from agent.errors import RuntimeFailure
+from agent.businesses import BusinessProfile
+from agent.errors import ConfigError, RuntimeFailure
 from agent.logs import setup_logging
 from agent.settings import Settings, load_settings
 from agent.wiring import Runtime, open_runtime
@@ -58,6 +59,16 @@ def _with_runtime(work: Callable[[Runtime], Awaitable[int]]) -> int:
         _fail(failure)
 
 
+def _business(runtime: Runtime, business_id: str | None) -> BusinessProfile:
+    if business_id is None:
+        return runtime.directory.default
+    profile = runtime.directory.by_id(business_id)
+    if profile is None:
+        known = ", ".join(b.id for b in runtime.directory)
+        raise ConfigError(f"There is no business {business_id!r}; known: {known}.")
+    return profile
+
+
 def _not_yet(command: str, issue: str) -> NoReturn:
     errors.print(f"`{command}` is not available yet: it arrives with {issue}.", markup=False)
     raise typer.Exit(1)
@@ -85,9 +96,17 @@ def serve(
 
 
 @app.command()
-def chat() -> None:
-    """Talk to the receptionist as text in this terminal."""
-    _not_yet("chat", "the booking-conversation issue")
+def chat(
+    business: Annotated[str | None, typer.Option(help="Business id (default: the first one).")] = None,
+) -> None:
+    """Talk to the receptionist as text in this terminal (needs OPENAI_API_KEY)."""
+    from agent.chat import run_chat
+
+    async def work(runtime: Runtime) -> int:
+        profile = _business(runtime, business)
+        return await run_chat(runtime, profile, console, lambda: console.input("[bold]you[/bold]: "))
+
+    raise typer.Exit(_with_runtime(work))
 
 
 @app.command()
@@ -102,15 +121,34 @@ def slots(
     start: Annotated[str, typer.Option("--from", help="ISO start of the window.")],
     end: Annotated[str, typer.Option("--to", help="ISO end of the window.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    business: Annotated[str | None, typer.Option(help="Business id (default: the first one).")] = None,
 ) -> None:
     """Print offerable slots from the active calendar backend."""
-    _not_yet("slots", "the calendar issue")
+    from agent.slots_cli import print_slots
+
+    async def work(runtime: Runtime) -> int:
+        profile = _business(runtime, business)
+        return await print_slots(runtime, profile, service, start, end, as_json, console)
+
+    raise typer.Exit(_with_runtime(work))
 
 
 @app.command()
-def bench() -> None:
-    """Measure turn latency, call capacity and date resolution."""
-    _not_yet("bench", "the benchmarks issue")
+def bench(
+    quick: Annotated[bool, typer.Option("--quick", help="A short run, for smoke tests.")] = False,
+    output: Annotated[Path | None, typer.Option(help="Results file (default bench/results.json).")] = None,
+) -> None:
+    """Measure date resolution (turn latency and capacity arrive with the benchmarks issue)."""
+    from agent.bench import RESULTS, run
+
+    target = output or RESULTS
+    results = run(quick, target)
+    dates = results["dates"]
+    console.print(
+        f"date resolution: {dates['phrases']} phrases x {dates['rounds']} rounds, "
+        f"p50 {dates['p50_us']} µs, p99 {dates['p99_us']} µs (target p50 <= 100, p99 <= 1000)"
+    )
+    console.print(f"results written to {target}")
 
 
 def main() -> None:

@@ -33,6 +33,7 @@ def settings_rows(settings: Settings) -> list[tuple[str, str]]:
     return [
         ("OPENAI_API_KEY", mask_secret(settings.openai_api_key)),
         ("OPENAI_BASE_URL", plain(settings.openai_base_url) if settings.openai_base_url else "(OpenAI)"),
+        ("OPENAI_MODEL", settings.openai_model),
         ("CALCOM_API_KEY", mask_secret(settings.calcom_api_key)),
         ("CALCOM_API_URL", plain(settings.calcom_api_url)),
         ("CALCOM_WEBHOOK_SECRET", mask_secret(settings.calcom_webhook_secret)),

@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     openai_base_url: AnyHttpUrl | None = Field(
         None, description="OpenAI-compatible endpoint (default: OpenAI's); tests point it at a local fake."
     )
+    openai_model: str = Field("gpt-4.1-mini", min_length=1, description="Chat model with tool calling.")
     calcom_api_key: SecretStr | None = Field(
         None, description="Cal.com API key; without it bookings go to the embedded calendar."
     )

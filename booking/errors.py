@@ -8,7 +8,19 @@
     ├── InvalidRequest                invalid_request       the calendar refused the request as malformed
     ├── Unauthorized                  unauthorized          the calendar credentials were refused
     ├── RateLimited                   rate_limited          the calendar asked us to slow down (retryable)
-    └── CalendarUnavailable           calendar_unavailable  timeouts, 5xx, network (retryable)
+    ├── CalendarUnavailable           calendar_unavailable  timeouts, 5xx, network (retryable)
+    └── Refusal                                             the conversation rules said no
+        ├── UnknownService            unknown_service       the words fit no service (or two): ask
+        ├── NoTimeUnderstood          no_time_understood    nothing in the words names a time
+        ├── UnknownSlot               unknown_slot          a slot id this call never offered
+        ├── UnknownBooking            unknown_booking       a booking handle this call never issued
+        ├── UnknownProposal           unknown_proposal      a proposal id this call never made
+        ├── ProposalClosed            proposal_closed       declined, replaced or expired: propose again
+        ├── NotConfirmedByCaller      not_confirmed_by_caller  no yes from the caller after the read-back
+        ├── VerificationRequired      verification_required the caller must prove the booking is theirs
+        ├── VerificationFailed        verification_failed   wrong or expired code, or no way to verify
+        ├── InvalidContact            invalid_contact       the name, email or phone cannot be used
+        └── LimitReached              limit_reached         too many bookings or changes in one call
 
 The conversation layer turns `code` into one spoken sentence (prompts/); `context` carries what a
 log line or a retry needs (slot, uid, HTTP status, the calendar's own message). Nothing here is
@@ -77,6 +89,56 @@ class CalendarUnavailable(BookingError):
     retryable = True
 
 
+class Refusal(BookingError):
+    """A rule of the conversation refused the request; the model can recover by asking the caller."""
+
+    code = "refusal"
+
+
+class UnknownService(Refusal):
+    code = "unknown_service"
+
+
+class NoTimeUnderstood(Refusal):
+    code = "no_time_understood"
+
+
+class UnknownSlot(Refusal):
+    code = "unknown_slot"
+
+
+class UnknownBooking(Refusal):
+    code = "unknown_booking"
+
+
+class UnknownProposal(Refusal):
+    code = "unknown_proposal"
+
+
+class ProposalClosed(Refusal):
+    code = "proposal_closed"
+
+
+class NotConfirmedByCaller(Refusal):
+    code = "not_confirmed_by_caller"
+
+
+class VerificationRequired(Refusal):
+    code = "verification_required"
+
+
+class VerificationFailed(Refusal):
+    code = "verification_failed"
+
+
+class InvalidContact(Refusal):
+    code = "invalid_contact"
+
+
+class LimitReached(Refusal):
+    code = "limit_reached"
+
+
 ALL_ERRORS: tuple[type[BookingError], ...] = (
     SlotTaken,
     NotFound,
@@ -86,4 +148,15 @@ ALL_ERRORS: tuple[type[BookingError], ...] = (
     Unauthorized,
     RateLimited,
     CalendarUnavailable,
+    UnknownService,
+    NoTimeUnderstood,
+    UnknownSlot,
+    UnknownBooking,
+    UnknownProposal,
+    ProposalClosed,
+    NotConfirmedByCaller,
+    VerificationRequired,
+    VerificationFailed,
+    InvalidContact,
+    LimitReached,
 )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -65,6 +67,58 @@ def test_bad_configuration_is_one_sentence_and_exit_2(
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0], result.stderr
+
+
+def _next_weekday(weekday: int, at_least_days: int = 3) -> date:
+    day = date.today() + timedelta(days=at_least_days)
+    return day + timedelta(days=(weekday - day.weekday()) % 7)
+
+
+def test_slots_lists_free_times_from_the_embedded_calendar(tmp_path: Path) -> None:
+    """`slots --json` prints the demo practice's free cleaning times inside the window."""
+    tuesday = _next_weekday(1)
+    result = run_cli(
+        tmp_path,
+        "slots",
+        "--service",
+        "cleaning",
+        "--from",
+        f"{tuesday}T13:00",
+        "--to",
+        f"{tuesday}T15:00",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    starts = [datetime.fromisoformat(s["start"]) for s in json.loads(result.stdout)]
+    assert [(s.hour, s.minute) for s in starts] == [(13, 0), (13, 30), (14, 0), (14, 30)]
+    assert all(s.date() == tuesday for s in starts)
+
+
+def test_slots_rejects_a_bad_date_in_one_line(tmp_path: Path) -> None:
+    """A malformed --from is one sentence and exit code 2."""
+    result = run_cli(
+        tmp_path, "slots", "--service", "cleaning", "--from", "next tuesday", "--to", "2030-01-01"
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "error: --from 'next tuesday' is not an ISO date or date-time such as 2026-11-24T09:00."
+    )
+
+
+def test_chat_without_a_key_says_what_is_missing(tmp_path: Path) -> None:
+    """`chat` with no OpenAI key explains what to set instead of failing obscurely."""
+    result = run_cli(tmp_path, "chat")
+    assert result.returncode == 1
+    assert "set OPENAI_API_KEY" in result.stdout
+
+
+def test_bench_quick_reports_date_resolution(tmp_path: Path) -> None:
+    """`bench --quick` runs and writes the date-resolution numbers."""
+    output = tmp_path / "results.json"
+    result = run_cli(tmp_path, "bench", "--quick", "--output", str(output))
+    assert result.returncode == 0, result.stderr
+    dates = json.loads(output.read_text())["dates"]
+    assert dates["phrases"] > 40 and 0 < dates["p50_us"] <= dates["p99_us"]
 
 
 def test_every_command_is_listed(tmp_path: Path) -> None:
