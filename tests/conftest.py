@@ -1,12 +1,14 @@
-"""Fixtures shared by the whole suite: databases (SQLite always, PostgreSQL when CI provides one)."""
+"""Fixtures shared by the whole suite: databases (SQLite always, PostgreSQL when CI provides one), and
+retries that never wait (stamina's test mode)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import stamina
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent.calls import metadata as calls_metadata
@@ -14,6 +16,13 @@ from agent.database import make_engine
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _no_retry_backoff() -> Iterator[None]:
+    """Retries still happen, as many as the code asks for (at most 3), but never wait."""
+    with stamina.set_testing(True, attempts=3, cap=True):
+        yield
 
 
 def _database_params() -> list[object]:

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from agent.businesses import DEMO_BUSINESSES_FILE, BusinessProfile, load_directory
@@ -19,10 +20,12 @@ from agent.llm import AssistantTurn, LLMUnavailable, PlannedTurn, ScriptedLLM, T
 from agent.prompting import load_prompts
 from agent.tools import TOOLS, tool_schemas
 from agent.wiring import local_calendar_config, open_conversation
+from booking.calendars.calcom import DEFAULT_API_URL, CalcomCalendar
 from booking.calendars.local import LocalCalendar, create_schema
 from booking.clock import FixedClock
 from booking.models import Booking, Window
 from booking.session import CallerId
+from tests.fakes.calcom_api import FakeCalcom, FakeEventType
 from tests.support import CALLER, NOW, STRANGER
 
 _ids = itertools.count(1)
@@ -215,6 +218,69 @@ async def test_transfer_and_hang_up_are_actions(desk: Desk) -> None:
     goodbye = desk.conversation([call("end_call")])
     reply = await goodbye.hear("that's all, bye")
     assert reply.action == "hang_up" and "Goodbye" in reply.spoken[-1]
+
+
+async def test_calendar_failing_mid_call_is_a_sentence_and_an_offer(desk: Desk) -> None:
+    """When Cal.com stops answering between the offer and the hold, the caller hears why and what next."""
+    business = desk.business.model_copy(
+        update={
+            "services": tuple(
+                s.model_copy(update={"event_type_id": 100 + i}) for i, s in enumerate(desk.business.services)
+            )
+        }
+    )
+    fake = FakeCalcom(
+        desk.clock,
+        time_zone=business.time_zone,
+        event_types=[
+            FakeEventType(100 + i, s.key, s.name, s.duration_minutes) for i, s in enumerate(business.services)
+        ],
+    )
+    script = [*BOOKING_SCRIPT[:3], repeat_spoken()]
+    async with httpx.AsyncClient(base_url=DEFAULT_API_URL, transport=httpx.MockTransport(fake)) as client:
+        calendar = CalcomCalendar(
+            client,
+            api_key=fake.api_key,
+            clock=desk.clock,
+            time_zone=business.time_zone,
+            services=business.booking_services(),
+        )
+        conversation = open_conversation(
+            business=business,
+            calendar=calendar,
+            prompts=load_prompts(),
+            llm=ScriptedLLM(script),
+            clock=desk.clock,
+            caller=CallerId(CALLER),
+        )
+        offer = await conversation.hear("a cleaning tuesday at 10 please")
+        assert offer.spoken[0].startswith("I have tomorrow at")
+        fake.fail_next(10, status=503)
+        reply = await conversation.hear("Jane Doe, jane@example.com")
+    assert reply.tools[0].result["error"] == "calendar_unavailable"
+    assert reply.spoken[-1] == (
+        "I'm sorry, I can't reach the calendar right now. "
+        "I can have someone call you back, or put you through to the office."
+    )
+    assert fake.live_bookings() == []
+
+
+async def test_booking_uids_never_reach_the_model(desk: Desk) -> None:
+    """The calendar's booking uid appears nowhere in what the model was shown."""
+    llm = ScriptedLLM(list(BOOKING_SCRIPT))
+    conversation = open_conversation(
+        business=desk.business,
+        calendar=desk.calendar,
+        prompts=load_prompts(),
+        llm=llm,
+        clock=desk.clock,
+        caller=CallerId(CALLER),
+    )
+    for line in ("cleaning tuesday at 10", "Jane Doe, jane@example.com", "yes"):
+        await conversation.hear(line)
+    [booking] = await desk.bookings()
+    assert booking.uid not in json.dumps(conversation.messages)
+    assert "BK_" in json.dumps(conversation.messages)
 
 
 def test_tool_names_and_arguments_are_the_contract() -> None:
