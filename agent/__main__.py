@@ -92,7 +92,12 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
     """Answer phone calls: Twilio webhooks and Media Streams."""
-    _not_yet("serve", "the phone-call issue")
+    from agent.serve import serve as run_server
+
+    async def work(runtime: Runtime) -> int:
+        return await run_server(runtime, host, port)
+
+    raise typer.Exit(_with_runtime(work))
 
 
 @app.command()

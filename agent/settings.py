@@ -35,6 +35,13 @@ class Settings(BaseSettings):
         None, description="OpenAI-compatible endpoint (default: OpenAI's); tests point it at a local fake."
     )
     openai_model: str = Field("gpt-4.1-mini", min_length=1, description="Chat model with tool calling.")
+    openai_stt_model: str = Field("gpt-4o-transcribe", min_length=1, description="Speech-to-text model.")
+    openai_tts_model: str = Field("gpt-4o-mini-tts", min_length=1, description="Text-to-speech model.")
+    openai_tts_voice: str = Field("alloy", min_length=1, description="Text-to-speech voice.")
+    stt_provider: Literal["openai", "deepgram"] = Field(
+        "openai", description="Speech-to-text: OpenAI (segmented) or Deepgram (streaming, lower latency)."
+    )
+    deepgram_api_key: SecretStr | None = Field(None, description="Deepgram key, with STT_PROVIDER=deepgram.")
     calcom_api_key: SecretStr | None = Field(
         None, description="Cal.com API key; without it bookings go to the embedded calendar."
     )
@@ -81,6 +88,11 @@ class Settings(BaseSettings):
     def _database_url_driver(cls, value: str) -> str:
         return normalise_database_url(value)
 
+    @field_validator("stt_provider", mode="before")
+    @classmethod
+    def _lower_provider(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
     @property
     def calendar_backend(self) -> Literal["calcom", "embedded"]:
         return "calcom" if self.calcom_api_key else "embedded"
@@ -91,12 +103,14 @@ class Settings(BaseSettings):
 
     def phone_line_missing(self) -> list[str]:
         """The variables a real phone call still needs, by name."""
-        needed = {
+        needed: dict[str, object] = {
             "OPENAI_API_KEY": self.openai_api_key,
             "TWILIO_ACCOUNT_SID": self.twilio_account_sid,
             "TWILIO_AUTH_TOKEN": self.twilio_auth_token,
             "PUBLIC_BASE_URL": self.public_base_url,
         }
+        if self.stt_provider == "deepgram":
+            needed["DEEPGRAM_API_KEY"] = self.deepgram_api_key
         return [name for name, value in needed.items() if not value]
 
 

@@ -204,6 +204,17 @@ def describe_hours(business: BusinessProfile) -> str:
     return "; ".join(days)
 
 
+def system_prompt_for(prompts: Prompts, business: BusinessProfile, clock: Clock) -> str:
+    """The system prompt for one call: the business, its services and hours, and today's date."""
+    return prompts.system(
+        business_name=business.name,
+        today=clock.now().astimezone(business.zone),
+        time_zone=business.time_zone,
+        services=", ".join(f"{s.name} ({s.duration_minutes} minutes)" for s in business.services),
+        hours=describe_hours(business),
+    )
+
+
 def open_conversation(
     *,
     business: BusinessProfile,
@@ -224,18 +235,11 @@ def open_conversation(
         caller=caller,
         codes=codes,
     )
-    system = prompts.system(
-        business_name=business.name,
-        today=clock.now().astimezone(business.zone),
-        time_zone=business.time_zone,
-        services=", ".join(f"{s.name} ({s.duration_minutes} minutes)" for s in business.services),
-        hours=describe_hours(business),
-    )
     return Conversation(
         tools=ReceptionistTools(session, business, prompts.phrases),
         llm=llm,
         phrases=prompts.phrases,
-        system_prompt=system,
+        system_prompt=system_prompt_for(prompts, business, clock),
         business_name=business.name,
         can_transfer=business.transfer_number is not None,
         record=record,

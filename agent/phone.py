@@ -1,0 +1,467 @@
+"""One phone call: Twilio Media Streams audio through a Pipecat pipeline, with the booking tools.
+
+    caller ─ Twilio ─▶ input ─▶ STT ─▶ user turns ─▶ CallerTurns ─▶ LLM ─▶ TTS ─▶ output ─▶ SpeechTracker
+                                                        (session)    (tools)              (what was heard)
+
+The model runs through Pipecat's OpenAI service; the tools are the same `ReceptionistTools` and
+`CallSession` the text conversation uses. What the phone adds is timing: a caller's turn reaches the
+session before the model can act on it (`CallerTurns`); a read-back counts as spoken only once its
+words have been played without interruption (`SpeechTracker`); a transfer or hang-up waits for the
+last sentence to be heard; a short filler is said only while a tool is really running.
+
+When a service fails mid-call the caller is not left in silence: Twilio itself says a sentence and
+dials the business (or promises a call back), since our own voice may be what failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from loguru import logger
+from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
+from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
+from pipecat.audio.turn.smart_turn.base_smart_turn import SmartTurnParams
+from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
+from pipecat.audio.vad.silero import SileroVADAnalyzer
+from pipecat.audio.vad.vad_analyzer import VADParams
+from pipecat.frames.frames import (
+    BotStoppedSpeakingFrame,
+    EndFrame,
+    ErrorFrame,
+    Frame,
+    FunctionCallResultProperties,
+    InterruptionFrame,
+    LLMContextFrame,
+    TTSSpeakFrame,
+    TTSTextFrame,
+)
+from pipecat.observers.user_bot_latency_observer import UserBotLatencyObserver
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.aggregators.llm_response_universal import (
+    LLMContextAggregatorPair,
+    LLMUserAggregatorParams,
+)
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.serializers.twilio import TwilioFrameSerializer
+from pipecat.services.llm_service import FunctionCallParams
+from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
+from pipecat.turns.user_stop import TurnAnalyzerUserTurnStopStrategy
+from pipecat.turns.user_turn_strategies import UserTurnStrategies
+from pipecat.workers.runner import WorkerRunner
+from starlette.websockets import WebSocket
+
+from agent.businesses import BusinessProfile
+from agent.calls import CallStore, EventKind, Outcome
+from agent.prompting import Prompts
+from agent.services import Services
+from agent.tools import TOOLS, ReceptionistTools, ToolResult, tool_schemas
+from agent.twilio_rest import TwilioCallError, TwilioCalls
+from agent.twiml import say_then_dial, say_then_hang_up
+from booking.clock import Clock
+from booking.session import CallSession
+
+# Tools that wait on the calendar: only these may earn a filler.
+SLOW_TOOLS = frozenset(TOOLS) - {"transfer_to_human", "end_call"}
+
+
+@dataclass(frozen=True)
+class TurnSettings:
+    """How the call listens. The numbers are chosen in the phone issue's closing note.
+
+    VAD declares silence after `vad_stop_secs`; Smart-Turn then judges the sentence: complete
+    means answer now, incomplete means wait up to `incomplete_wait_secs` for the caller to go on.
+    """
+
+    vad_stop_secs: float = 0.2
+    incomplete_wait_secs: float = 1.2
+    filler_after_secs: float = 0.8
+    idle_secs: float = 8.0
+    max_call_secs: float = 15 * 60
+    dead_line_secs: float = 5.0
+
+
+@dataclass
+class CallRecorder:
+    """Writes the call's transcript, tool calls and latencies; a failure to record never ends a call."""
+
+    store: CallStore
+    call_id: int
+    clock: Clock
+
+    async def __call__(self, kind: EventKind, data: dict[str, Any]) -> None:
+        try:
+            await self.store.add_event(self.call_id, kind, data, self.clock.now())
+        except Exception:
+            logger.exception("could not record a {} event", kind)
+
+
+def _words(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+
+
+@dataclass
+class _ReadBack:
+    proposal_id: str
+    text: str
+    heard: str = ""
+
+
+class SpeechTracker(FrameProcessor):
+    """Sits after the output transport and learns what the caller actually heard.
+
+    Text frames pass here as their audio is played. A read-back counts as spoken once all its words
+    have passed with no interruption in between; an interruption (the caller barging in) cancels
+    it, and the runtime reads it again when the model next tries to confirm. Actions waiting for
+    silence (transfer, hang-up) run when the bot stops speaking.
+    """
+
+    def __init__(self, session: CallSession, record: CallRecorder) -> None:
+        super().__init__()
+        self._session = session
+        self._record = record
+        self._read_back: _ReadBack | None = None
+        self._after_speech: list[Callable[[], Awaitable[None]]] = []
+        self._spoken: list[str] = []
+
+    def expect_read_back(self, proposal_id: str, text: str) -> None:
+        self._read_back = _ReadBack(proposal_id, _words(text))
+
+    def after_speech(self, action: Callable[[], Awaitable[None]]) -> None:
+        self._after_speech.append(action)
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if direction == FrameDirection.DOWNSTREAM:
+            if isinstance(frame, TTSTextFrame):
+                self._heard(frame.text)
+            elif isinstance(frame, InterruptionFrame):
+                self._interrupted()
+            elif isinstance(frame, BotStoppedSpeakingFrame):
+                await self._stopped()
+        await self.push_frame(frame, direction)
+
+    def _heard(self, text: str) -> None:
+        self._spoken.append(text)
+        read_back = self._read_back
+        if read_back is None:
+            return
+        read_back.heard = f"{read_back.heard} {_words(text)}".strip()
+        if read_back.text and read_back.text in read_back.heard:
+            self._session.read_back_spoken(read_back.proposal_id)
+            self._read_back = None
+
+    def _interrupted(self) -> None:
+        if self._read_back is not None:
+            self._read_back.heard = ""
+
+    async def _stopped(self) -> None:
+        if self._spoken:
+            await self._record("agent", {"text": " ".join(self._spoken)})
+            self._spoken = []
+        actions, self._after_speech = self._after_speech, []
+        for action in actions:
+            await action()
+
+
+class CallerTurns(FrameProcessor):
+    """Hands each finished caller turn to the session before the model can act on it."""
+
+    def __init__(self, session: CallSession, record: CallRecorder) -> None:
+        super().__init__()
+        self._session = session
+        self._record = record
+        self._seen = 0
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, LLMContextFrame) and direction == FrameDirection.DOWNSTREAM:
+            messages: list[Any] = list(frame.context.get_messages())
+            for message in messages[self._seen :]:
+                content = message.get("content") if isinstance(message, dict) else None
+                if message.get("role") == "user" and isinstance(content, str):
+                    await self._session.caller_said(content)
+                    await self._record("caller", {"text": content})
+            self._seen = len(messages)
+        await self.push_frame(frame, direction)
+
+
+class PhoneSerializer(TwilioFrameSerializer):
+    """Twilio's serializer that survives garbage frames and does not hang up a transferred call."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.malformed = 0
+        self.handed_over = False
+        self.last_message_at = time.monotonic()
+
+    async def deserialize(self, data: str | bytes) -> Frame | None:
+        self.last_message_at = time.monotonic()
+        try:
+            return await super().deserialize(data)
+        except Exception:
+            self.malformed += 1
+            logger.warning("skipped a malformed media stream message ({} so far)", self.malformed)
+            return None
+
+    async def _hang_up_call(self) -> None:
+        if not self.handed_over:
+            await super()._hang_up_call()  # type: ignore[no-untyped-call]
+
+
+@dataclass
+class PhoneCall:
+    """Everything one call needs; `run()` returns when the call is over, with its outcome."""
+
+    websocket: WebSocket
+    call_sid: str
+    stream_sid: str
+    business: BusinessProfile
+    session: CallSession
+    tools: ReceptionistTools
+    prompts: Prompts
+    services: Services
+    twilio: TwilioCalls
+    serializer: PhoneSerializer
+    record: CallRecorder
+    turn: TurnSettings = field(default_factory=TurnSettings)
+    outcome: Outcome = "no_booking"
+    latencies_ms: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._tracker = SpeechTracker(self.session, self.record)
+        self._worker: PipelineWorker | None = None
+        self._idle_prompts = 0
+        self._failed_over = False
+
+    async def run(self) -> Outcome:
+        worker = self._build()
+        runner = WorkerRunner(handle_sigint=False, force_gc=False)
+        await runner.add_workers(worker)
+        watchdog = asyncio.create_task(self._watch_line(worker))
+        try:
+            await runner.run()
+        finally:
+            watchdog.cancel()
+            await self.session.close()
+        return self.outcome
+
+    async def _watch_line(self, worker: PipelineWorker) -> None:
+        """Twilio streams every 20 ms, silence included: a quiet socket is a dead line."""
+        while True:
+            await asyncio.sleep(1.0)
+            if time.monotonic() - self.serializer.last_message_at > self.turn.dead_line_secs:
+                logger.info("no media for {} s; ending the call", self.turn.dead_line_secs)
+                await worker.cancel()
+                return
+
+    # -- assembly --------------------------------------------------------------------------------
+
+    def _build(self) -> PipelineWorker:
+        transport = FastAPIWebsocketTransport(
+            self.websocket,
+            FastAPIWebsocketParams(
+                audio_in_enabled=True,
+                audio_out_enabled=True,
+                add_wav_header=False,
+                serializer=self.serializer,
+                session_timeout=self.turn.max_call_secs,
+                audio_out_end_silence_secs=0.5,
+            ),
+        )
+        tools = ToolsSchema(
+            standard_tools=[
+                FunctionSchema(
+                    name=s["function"]["name"],
+                    description=s["function"]["description"],
+                    properties=s["function"]["parameters"].get("properties", {}),
+                    required=s["function"]["parameters"].get("required", []),
+                )
+                for s in tool_schemas()
+            ]
+        )
+        context = LLMContext(messages=[], tools=tools)
+        turn_analyzer = LocalSmartTurnAnalyzerV3(
+            params=SmartTurnParams(stop_secs=self.turn.incomplete_wait_secs)
+        )
+        user_aggregator, assistant_aggregator = LLMContextAggregatorPair(
+            context,
+            user_params=LLMUserAggregatorParams(
+                vad_analyzer=SileroVADAnalyzer(params=VADParams(stop_secs=self.turn.vad_stop_secs)),
+                user_turn_strategies=UserTurnStrategies(
+                    stop=[TurnAnalyzerUserTurnStopStrategy(turn_analyzer=turn_analyzer)]
+                ),
+                user_idle_timeout=self.turn.idle_secs,
+            ),
+        )
+        llm = self.services.llm
+        for name in TOOLS:
+            llm.register_function(name, self._handle_tool)
+        pipeline = Pipeline(
+            [
+                transport.input(),
+                self.services.stt,
+                user_aggregator,
+                CallerTurns(self.session, self.record),
+                llm,
+                self.services.tts,
+                transport.output(),
+                self._tracker,
+                assistant_aggregator,
+            ]
+        )
+        latency = UserBotLatencyObserver()
+        worker = PipelineWorker(
+            pipeline,
+            params=PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000, enable_metrics=True),
+            observers=[latency],
+            idle_timeout_secs=self.turn.idle_secs * 4,
+            enable_rtvi=False,
+        )
+        self._worker = worker
+
+        async def _latency(_: Any, seconds: float) -> None:
+            self.latencies_ms.append(round(seconds * 1000, 1))
+            await self.record("turn_latency", {"ms": round(seconds * 1000, 1)})
+
+        latency.add_event_handler("on_latency_measured", _latency)
+
+        async def _connected(_: Any, __: Any) -> None:
+            await worker.queue_frames(
+                [TTSSpeakFrame(self.prompts.phrases.say("call.greeting", business_name=self.business.name))]
+            )
+
+        transport.add_event_handler("on_client_connected", _connected)
+
+        async def _disconnected(_: Any, __: Any) -> None:
+            await worker.cancel()
+
+        transport.add_event_handler("on_client_disconnected", _disconnected)
+
+        async def _too_long(_: Any, __: Any) -> None:
+            await self._say_and_end(
+                self.prompts.phrases.say("call.too_long", business_name=self.business.name)
+            )
+
+        transport.add_event_handler("on_session_timeout", _too_long)
+
+        async def _idle(_: Any) -> None:
+            self._idle_prompts += 1
+            if self._idle_prompts == 1:
+                await worker.queue_frames([TTSSpeakFrame(self.prompts.phrases.say("call.still_there"))])
+            else:
+                await self._say_and_end(
+                    self.prompts.phrases.say("call.silence_goodbye", business_name=self.business.name)
+                )
+
+        user_aggregator.add_event_handler("on_user_turn_idle", _idle)
+
+        async def _speaking(_: Any, __: Any) -> None:
+            self._idle_prompts = 0
+
+        user_aggregator.add_event_handler("on_user_turn_started", _speaking)
+
+        async def _error(_: Any, frame: ErrorFrame) -> None:
+            logger.warning("a service failed mid-call: {}", frame.error)
+            await self._fail_over()
+
+        worker.add_event_handler("on_pipeline_error", _error)
+
+        return worker
+
+    # -- tools -----------------------------------------------------------------------------------
+
+    async def _handle_tool(self, params: FunctionCallParams) -> None:
+        name = params.function_name
+        arguments = dict(params.arguments)
+        filler = asyncio.create_task(self._filler()) if name in SLOW_TOOLS else None
+        try:
+            result = await self.tools.call(name, arguments)
+        finally:
+            if filler is not None:
+                filler.cancel()
+        await self.record("tool_call", {"name": name, "arguments": arguments})
+        await self.record("tool_result", {"name": name, "result": result.payload})
+        self._note_outcome(name, result)
+        if result.speak is None:
+            await params.result_callback(result.payload)
+            return
+        if result.proposal_id is not None:
+            self._tracker.expect_read_back(result.proposal_id, result.speak)
+        if result.action == "hang_up":
+            self._tracker.after_speech(self._hang_up)
+        elif result.action == "transfer":
+            self._tracker.after_speech(self._transfer)
+        await params.llm.push_frame(TTSSpeakFrame(result.speak))
+        await params.result_callback(result.payload, properties=FunctionCallResultProperties(run_llm=False))
+
+    async def _filler(self) -> None:
+        await asyncio.sleep(self.turn.filler_after_secs)
+        if self._worker is not None:
+            await self._worker.queue_frames(
+                [TTSSpeakFrame(self.prompts.phrases.say("call.filler"), append_to_context=False)]
+            )
+
+    def _note_outcome(self, name: str, result: ToolResult) -> None:
+        status = result.payload.get("status")
+        if name == "confirm_proposal" and status in ("booked", "pending", "rescheduled", "cancelled"):
+            self.outcome = status
+        elif name == "transfer_to_human" and status == "transferring":
+            self.outcome = "transferred"
+
+    # -- ending ----------------------------------------------------------------------------------
+
+    async def _say_and_end(self, sentence: str) -> None:
+        self._tracker.after_speech(self._hang_up)
+        if self._worker is not None:
+            await self._worker.queue_frames([TTSSpeakFrame(sentence, append_to_context=False)])
+
+    async def _hang_up(self) -> None:
+        if self._worker is not None:
+            await self._worker.queue_frame(EndFrame())
+
+    async def _transfer(self) -> None:
+        number = self.business.transfer_number
+        if number is None:
+            return
+        self.serializer.handed_over = True
+        try:
+            await self.twilio.redirect(self.call_sid, say_then_dial(None, number))
+        except TwilioCallError:
+            self.serializer.handed_over = False
+            logger.warning("transfer failed; ending the call politely")
+            await self._say_and_end(
+                self.prompts.phrases.say("call.no_transfer", business_name=self.business.name)
+            )
+
+    async def _fail_over(self) -> None:
+        """Our services failed: Twilio says a sentence in its own voice and dials the office."""
+        if self._failed_over:
+            return
+        self._failed_over = True
+        phrases = self.prompts.phrases
+        number = self.business.transfer_number
+        if number is not None:
+            twiml = say_then_dial(
+                phrases.say("call.service_trouble", business_name=self.business.name), number
+            )
+            self.outcome = "transferred"
+        else:
+            twiml = say_then_hang_up(
+                phrases.say("call.service_trouble_callback", business_name=self.business.name)
+            )
+            self.outcome = "failed"
+        self.serializer.handed_over = True
+        try:
+            await self.twilio.redirect(self.call_sid, twiml)
+        except TwilioCallError:
+            self.serializer.handed_over = False
+            self.outcome = "failed"
+        if self._worker is not None:
+            await self._worker.cancel()

@@ -1,0 +1,244 @@
+"""The phone server: Twilio's voice webhook, the media stream WebSocket, and health.
+
+`POST /twilio/voice` answers a call in well under a second with `<Connect><Stream>` TwiML; the
+stream URL carries a single-use token bound to the CallSid. `WS /twilio/media/{token}` checks the
+handshake signature, redeems the token, checks the stream's `start` against it, and runs the call.
+While the server drains for a deploy, new calls are put straight through to the business and
+live ones are left to finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import httpx
+from fastapi import FastAPI, Request, Response, WebSocket
+from loguru import logger
+from starlette.websockets import WebSocketDisconnect
+
+from agent.calls import CallStore
+from agent.errors import ConfigError
+from agent.logs import mask_phone
+from agent.phone import CallRecorder, PhoneCall, PhoneSerializer, TurnSettings
+from agent.services import Services, build_services
+from agent.settings import Settings
+from agent.tools import ReceptionistTools
+from agent.twilio_auth import StreamGrant, StreamTokens, signature_valid, stream_url, webhook_url
+from agent.twilio_rest import TwilioCalls
+from agent.twiml import connect_stream, say_then_dial, say_then_hang_up
+from agent.wiring import Runtime, calendar_for, system_prompt_for
+from booking.clock import Clock, SystemClock
+from booking.session import CallerId, CallSession, CodeSender
+
+START_TIMEOUT_SECONDS = 5.0
+MAX_MESSAGE_BYTES = 64 * 1024
+NOT_IN_SERVICE = "Sorry, this number is not in service. Goodbye."
+BUSY = "Sorry, we can't take your call right now. Please call back in a few minutes. Goodbye."
+
+ServicesFactory = Callable[[Settings, str], Services]
+
+
+@dataclass(frozen=True)
+class PhoneLine:
+    """The credentials a real phone line needs, checked once at start-up."""
+
+    account_sid: str
+    auth_token: str
+    public_base_url: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PhoneLine:
+        missing = [name for name in settings.phone_line_missing() if name != "OPENAI_API_KEY"]
+        if settings.openai_api_key is None:
+            missing.insert(0, "OPENAI_API_KEY")
+        if missing:
+            raise ConfigError(f"serve needs {', '.join(missing)} (see the README: connecting a phone line).")
+        assert settings.twilio_account_sid and settings.twilio_auth_token and settings.public_base_url
+        return cls(
+            settings.twilio_account_sid,
+            settings.twilio_auth_token.get_secret_value(),
+            str(settings.public_base_url).rstrip("/"),
+        )
+
+
+@dataclass
+class LiveCalls:
+    """The calls in progress, so a deploy can wait for them."""
+
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    draining: bool = False
+
+    async def drain(self, limit_secs: float) -> None:
+        self.draining = True
+        if self.tasks:
+            logger.info("waiting for {} live call(s) to finish", len(self.tasks))
+            await asyncio.wait(self.tasks, timeout=limit_secs)
+
+
+def create_app(
+    runtime: Runtime,
+    *,
+    clock: Clock | None = None,
+    services: ServicesFactory = build_services,
+    codes: CodeSender | None = None,
+    turn: TurnSettings | None = None,
+    live: LiveCalls | None = None,
+) -> FastAPI:
+    """The FastAPI app for one runtime. Everything it needs is passed in; nothing is global."""
+    settings = runtime.settings
+    line = PhoneLine.from_settings(settings)
+    clock = clock or SystemClock()
+    turn = turn or TurnSettings()
+    live = live or LiveCalls()
+    tokens = StreamTokens(line.auth_token, runtime.engine, clock)
+    twilio_http = httpx.AsyncClient(base_url=str(settings.twilio_api_base_url).rstrip("/"))
+    twilio = TwilioCalls(twilio_http, account_sid=line.account_sid, auth_token=line.auth_token)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await tokens.create_schema()
+        try:
+            yield
+        finally:
+            await live.drain(limit_secs=turn.max_call_secs)
+            await twilio_http.aclose()
+
+    app = FastAPI(title="receptionist", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.live = live
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, object]:
+        return {"status": "draining" if live.draining else "ok", "calls": len(live.tasks)}
+
+    @app.post("/twilio/voice")
+    async def voice(request: Request) -> Response:
+        form = await request.form()
+        params = {key: str(value) for key, value in form.items()}
+        url = webhook_url(line.public_base_url, "/twilio/voice")
+        if not signature_valid(line.auth_token, url, params, request.headers.get("x-twilio-signature")):
+            logger.warning("refused a voice webhook with a missing or wrong signature")
+            return Response(status_code=403)
+        business = runtime.directory.by_number(params.get("To", ""))
+        if business is None:
+            logger.info("call to an unknown number {}", mask_phone(params.get("To", "")))
+            return _twiml(say_then_hang_up(NOT_IN_SERVICE))
+        if live.draining:
+            if business.transfer_number:
+                return _twiml(say_then_dial(None, business.transfer_number))
+            return _twiml(say_then_hang_up(BUSY))
+        token = tokens.mint(
+            call_sid=params.get("CallSid", ""),
+            business_id=business.id,
+            caller=params.get("From"),
+            dialled=params.get("To"),
+            attestation=params.get("StirVerstat"),
+        )
+        parameters = {"business": business.id, "call_sid": params.get("CallSid", "")}
+        return _twiml(connect_stream(stream_url(line.public_base_url, f"/twilio/media/{token}"), parameters))
+
+    @app.websocket("/twilio/media/{token}")
+    async def media(websocket: WebSocket, token: str) -> None:
+        url = stream_url(line.public_base_url, f"/twilio/media/{token}")
+        if not signature_valid(line.auth_token, url, {}, websocket.headers.get("x-twilio-signature")):
+            logger.warning("refused a media stream with a missing or wrong signature")
+            await websocket.close(code=1008)
+            return
+        grant = await tokens.redeem(token)
+        if grant is None:
+            logger.warning("refused a media stream with an unknown, used or expired token")
+            await websocket.close(code=1008)
+            return
+        await websocket.accept()
+        stream_sid = await _read_start(websocket, grant)
+        if stream_sid is None:
+            await websocket.close(code=1008)
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        live.tasks.add(task)
+        try:
+            await _run_call(websocket, grant, stream_sid)
+        finally:
+            live.tasks.discard(task)
+
+    async def _run_call(websocket: WebSocket, grant: StreamGrant, stream_sid: str) -> None:
+        business = runtime.directory.by_id(grant.business_id)
+        if business is None:
+            await websocket.close(code=1011)
+            return
+        store: CallStore = runtime.calls
+        call_id = await store.start_call(
+            call_sid=grant.call_sid,
+            business_id=business.id,
+            from_number=grant.caller,
+            to_number=grant.dialled,
+            started_at=clock.now(),
+        )
+        session = CallSession(
+            calendar=calendar_for(runtime, business, clock),
+            clock=clock,
+            time_zone=business.zone,
+            services=business.booking_services(),
+            caller=CallerId(grant.caller, grant.attestation),
+            codes=codes,
+        )
+        call = PhoneCall(
+            websocket=websocket,
+            call_sid=grant.call_sid,
+            stream_sid=stream_sid,
+            business=business,
+            session=session,
+            tools=ReceptionistTools(session, business, runtime.prompts.phrases),
+            prompts=runtime.prompts,
+            services=services(settings, system_prompt_for(runtime.prompts, business, clock)),
+            twilio=twilio,
+            serializer=PhoneSerializer(
+                stream_sid,
+                grant.call_sid,
+                line.account_sid,
+                line.auth_token,
+                base_url=str(settings.twilio_api_base_url).rstrip("/"),
+            ),
+            record=CallRecorder(store, call_id, clock),
+            turn=turn,
+        )
+        outcome = "failed"
+        try:
+            outcome = await call.run()
+        finally:
+            await store.end_call(call_id, outcome, clock.now())  # type: ignore[arg-type]
+            logger.info("call ended: {}", outcome)
+
+    return app
+
+
+def _twiml(body: str) -> Response:
+    return Response(content=body, media_type="application/xml")
+
+
+async def _read_start(websocket: WebSocket, grant: StreamGrant) -> str | None:
+    """Read up to Twilio's `start` message; its callSid must be the one the token was minted for."""
+    try:
+        async with asyncio.timeout(START_TIMEOUT_SECONDS):
+            while True:
+                raw = await websocket.receive_text()
+                if len(raw) > MAX_MESSAGE_BYTES:
+                    continue
+                try:
+                    message = json.loads(raw)
+                except json.JSONDecodeError:
+                    continue
+                if not isinstance(message, dict) or message.get("event") != "start":
+                    continue
+                start = message.get("start") or {}
+                if start.get("callSid") != grant.call_sid:
+                    logger.warning("media stream start names another call; refused")
+                    return None
+                stream_sid = start.get("streamSid") or message.get("streamSid")
+                return str(stream_sid) if stream_sid else None
+    except (TimeoutError, WebSocketDisconnect):
+        return None

@@ -1,0 +1,79 @@
+"""The only module that names speech and language providers: STT, LLM and TTS built from `Settings`.
+
+Every service goes through `OPENAI_BASE_URL` (tests point it at a local fake) with timeouts a
+phone call can live with, not the SDK's ten-minute default. OpenAI's segmented speech-to-text is
+the default; `STT_PROVIDER=deepgram` (extra `deepgram`) is the streaming, lower-latency choice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import openai
+from pipecat.services.openai.llm import OpenAILLMService
+from pipecat.services.openai.stt import OpenAISTTService
+from pipecat.services.openai.tts import OpenAITTSService
+from pipecat.transcriptions.language import Language
+
+from agent.errors import ConfigError
+from agent.settings import Settings
+
+# OpenAI TTS produces 24 kHz PCM and does not resample; the output transport brings it to 8 kHz.
+TTS_SAMPLE_RATE = 24_000
+STT_TIMEOUT = openai.Timeout(10.0, connect=3.0)
+TTS_TIMEOUT = openai.Timeout(10.0, connect=3.0)
+LLM_TIMEOUT_SECONDS = 8.0
+MAX_REPLY_TOKENS = 250
+
+
+@dataclass(frozen=True)
+class Services:
+    stt: Any
+    llm: OpenAILLMService
+    tts: OpenAITTSService
+
+
+def build_services(settings: Settings, system_prompt: str) -> Services:
+    """Fresh service objects for one call (each holds per-call state)."""
+    if settings.openai_api_key is None:
+        raise ConfigError("OPENAI_API_KEY is not set; a live call needs speech and a language model.")
+    key = settings.openai_api_key.get_secret_value()
+    base_url = str(settings.openai_base_url).rstrip("/") if settings.openai_base_url else None
+    llm = OpenAILLMService(
+        api_key=key,
+        base_url=base_url,
+        settings=OpenAILLMService.Settings(
+            model=settings.openai_model,
+            system_instruction=system_prompt,
+            temperature=0.2,
+            max_completion_tokens=MAX_REPLY_TOKENS,
+        ),
+        retry_timeout_secs=LLM_TIMEOUT_SECONDS,
+        retry_on_timeout=False,
+    )
+    tts = OpenAITTSService(
+        api_key=key,
+        base_url=base_url,
+        http_client=openai.DefaultAsyncHttpxClient(timeout=TTS_TIMEOUT),
+        sample_rate=TTS_SAMPLE_RATE,
+        settings=OpenAITTSService.Settings(model=settings.openai_tts_model, voice=settings.openai_tts_voice),
+    )
+    return Services(stt=_stt(settings, key, base_url), llm=llm, tts=tts)
+
+
+def _stt(settings: Settings, key: str, base_url: str | None) -> Any:
+    if settings.stt_provider == "deepgram":
+        if settings.deepgram_api_key is None:
+            raise ConfigError("STT_PROVIDER=deepgram needs DEEPGRAM_API_KEY.")
+        try:
+            from pipecat.services.deepgram.stt import DeepgramSTTService
+        except ImportError as exc:
+            raise ConfigError("STT_PROVIDER=deepgram needs the extra: pip install -e '.[deepgram]'.") from exc
+        return DeepgramSTTService(api_key=settings.deepgram_api_key.get_secret_value())
+    return OpenAISTTService(
+        api_key=key,
+        base_url=base_url,
+        http_client=openai.DefaultAsyncHttpxClient(timeout=STT_TIMEOUT),
+        settings=OpenAISTTService.Settings(model=settings.openai_stt_model, language=Language.EN),
+    )
