@@ -14,6 +14,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import httpx
 from fastapi import FastAPI, Request, Response, WebSocket
@@ -31,11 +32,15 @@ from agent.twilio_auth import StreamGrant, StreamTokens, signature_valid, stream
 from agent.twilio_rest import TwilioCalls
 from agent.twiml import connect_stream, say_then_dial, say_then_hang_up
 from agent.wiring import Runtime, calendar_for, system_prompt_for
+from booking.calendars.prefetch import PrefetchingCalendar
 from booking.clock import Clock, SystemClock
+from booking.models import Window
 from booking.session import CallerId, CallSession, CodeSender
 
 START_TIMEOUT_SECONDS = 5.0
 MAX_MESSAGE_BYTES = 64 * 1024
+# The main service's availability fetched while the greeting plays.
+PREFETCH_AHEAD = timedelta(days=14)
 NOT_IN_SERVICE = "Sorry, this number is not in service. Goodbye."
 BUSY = "Sorry, we can't take your call right now. Please call back in a few minutes. Goodbye."
 
@@ -178,11 +183,15 @@ def create_app(
             to_number=grant.dialled,
             started_at=clock.now(),
         )
+        calendar = PrefetchingCalendar(calendar_for(runtime, business, clock), clock)
+        services_offered = business.booking_services()
+        now = clock.now()
+        calendar.prefetch(services_offered[0], Window(now, now + PREFETCH_AHEAD))
         session = CallSession(
-            calendar=calendar_for(runtime, business, clock),
+            calendar=calendar,
             clock=clock,
             time_zone=business.zone,
-            services=business.booking_services(),
+            services=services_offered,
             caller=CallerId(grant.caller, grant.attestation),
             codes=codes,
         )
@@ -210,6 +219,7 @@ def create_app(
         try:
             outcome = await call.run()
         finally:
+            await calendar.close()
             await store.end_call(call_id, outcome, clock.now())  # type: ignore[arg-type]
             logger.info("call ended: {}", outcome)
 
