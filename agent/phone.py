@@ -241,7 +241,13 @@ class PhoneCall:
         self._failed_over = False
 
     async def run(self) -> Outcome:
-        worker = self._build()
+        """Run the call to its end. If it cannot even start, the caller is handed to a person."""
+        try:
+            worker = self._build()
+        except Exception:
+            logger.exception("the call pipeline could not be built")
+            await self._fail_over()
+            return self.outcome
         runner = WorkerRunner(handle_sigint=False, force_gc=False)
         await runner.add_workers(worker)
         watchdog = asyncio.create_task(self._watch_line(worker))
@@ -272,7 +278,7 @@ class PhoneCall:
                 add_wav_header=False,
                 serializer=self.serializer,
                 session_timeout=self.turn.max_call_secs,
-                audio_out_end_silence_secs=0.5,
+                audio_out_end_silence_secs=1,
             ),
         )
         tools = ToolsSchema(
@@ -465,3 +471,5 @@ class PhoneCall:
             self.outcome = "failed"
         if self._worker is not None:
             await self._worker.cancel()
+        else:
+            await self.websocket.close()

@@ -1,0 +1,196 @@
+"""A whole phone call through the real server: Twilio Media Streams in, speech out, a booking made.
+
+The caller is a fake Twilio streaming real speech (espeak-ng WAVs); OpenAI is a local fake server
+reached through OPENAI_BASE_URL; Twilio's REST API is a local fake reached through
+TWILIO_API_BASE_URL. Everything else — signature checks, Pipecat, VAD, turn detection, the tools,
+the embedded calendar, the call record — is the production code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import socket
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from twilio.request_validator import RequestValidator
+
+from agent.llm import AssistantTurn, PlannedTurn, ToolCall
+from agent.phone import TurnSettings
+from agent.server import MAX_MESSAGE_BYTES, LiveCalls, create_app
+from agent.settings import Settings
+from agent.wiring import Runtime, open_runtime
+from booking.clock import SystemClock
+from booking.models import Window
+from tests.conftest import REPO_ROOT
+from tests.fakes.openai_api import NO_DELAYS, FakeOpenAI
+from tests.fakes.serving import ServedApp
+from tests.fakes.twilio_caller import FakeTwilioCaller
+from tests.fakes.twilio_rest import FakeTwilio
+
+AUDIO = REPO_ROOT / "fixtures" / "audio"
+CALLER_NUMBER = "+14155550101"
+BUSINESS_NUMBER = "+15550100100"
+TRANSFER_NUMBER = "+15550100199"
+
+
+def last_result(messages: Sequence[dict[str, Any]], key: str) -> Any:
+    for message in reversed(messages):
+        if message.get("role") == "tool":
+            payload = json.loads(message["content"])
+            if key in payload:
+                return payload[key]
+    raise AssertionError(f"no tool result with {key!r}")
+
+
+def call(tool: str, **arguments: Any) -> AssistantTurn:
+    return AssistantTurn(tool_calls=(ToolCall(f"call_{tool}", tool, arguments),))
+
+
+def with_offer(tool: str, **arguments: Any) -> PlannedTurn:
+    return lambda m: call(tool, slot_id=last_result(m, "slots")[0]["slot_id"], **arguments)
+
+
+def confirm_last() -> PlannedTurn:
+    return lambda m: call("confirm_proposal", proposal_id=last_result(m, "proposal_id"))
+
+
+def repeat_spoken() -> PlannedTurn:
+    return lambda m: AssistantTurn(text=last_result(m, "spoken"))
+
+
+@dataclass
+class Line:
+    """Our server, listening on 127.0.0.1, with its fakes."""
+
+    runtime: Runtime
+    port: int
+    openai: FakeOpenAI
+    twilio: FakeTwilio
+    live: LiveCalls
+
+    async def calls_finished(self) -> None:
+        """Wait until the server has finished every call (and written its record)."""
+        async with asyncio.timeout(20):
+            while self.live.tasks:
+                await asyncio.sleep(0.05)
+
+    @property
+    def public(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def ring(self, call_sid: str) -> str:
+        """Twilio's signed voice webhook for a new call; returns the stream URL from the TwiML."""
+        params = {"CallSid": call_sid, "AccountSid": self.twilio.account_sid, "From": CALLER_NUMBER,
+                  "To": BUSINESS_NUMBER}
+        url = f"{self.public}/twilio/voice"
+        headers = {"X-Twilio-Signature": self.twilio.signature(url, params)}
+        async with httpx.AsyncClient() as client:
+            response = await client.post(url, data=params, headers=headers)
+        assert response.status_code == 200, response.text
+        match = re.search(r'<Stream url="([^"]+)"', response.text)
+        assert match, response.text
+        return match.group(1).replace("&amp;", "&")
+
+    def caller(self, stream_url: str, call_sid: str, **kwargs: Any) -> FakeTwilioCaller:
+        signature = RequestValidator(self.twilio.auth_token).compute_signature(stream_url, {})
+        return FakeTwilioCaller(stream_url, headers={"X-Twilio-Signature": signature}, call_sid=call_sid,
+                                account_sid=self.twilio.account_sid, **kwargs)
+
+
+@asynccontextmanager
+async def phone_line(tmp_path: Path, turns: list[PlannedTurn], transcripts: list[str]) -> AsyncIterator[Line]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    twilio = FakeTwilio()
+    async with FakeOpenAI(turns, transcripts, delays=NO_DELAYS) as openai, ServedApp(twilio.app) as twilio_server:
+        settings = Settings(
+            database_url=f"sqlite:///{tmp_path / 'phone.db'}",
+            openai_api_key="sk-test",
+            openai_base_url=openai.base_url,
+            twilio_account_sid=twilio.account_sid,
+            twilio_auth_token=twilio.auth_token,
+            twilio_api_base_url=twilio_server.url(),
+            public_base_url=f"http://127.0.0.1:{port}",
+            _env_file=None,
+        )
+        async with open_runtime(settings) as runtime:
+            live = LiveCalls()
+            app = create_app(runtime, clock=SystemClock(), turn=TurnSettings(idle_secs=30), live=live)
+            config = uvicorn.Config(app, lifespan="on", ws="websockets-sansio", log_config=None,
+                                    ws_max_size=MAX_MESSAGE_BYTES)
+            server = uvicorn.Server(config)
+            serving = asyncio.create_task(server.serve(sockets=[sock]))
+            try:
+                async with asyncio.timeout(10):
+                    while not server.started:
+                        await asyncio.sleep(0.01)
+                yield Line(runtime, port, openai, twilio, live)
+            finally:
+                server.should_exit = True
+                await serving
+
+
+BOOKING_TURNS: list[PlannedTurn] = [
+    call("check_availability", when="next Tuesday morning", service="cleaning"),
+    repeat_spoken(),
+    with_offer("propose_booking", name="Jane Doe", email="jane@example.com"),
+    confirm_last(),
+    repeat_spoken(),
+    call("end_call"),
+]
+BOOKING_TRANSCRIPTS = [
+    "Hi, I'd like to book a cleaning next Tuesday morning.",
+    "My name is Jane Doe, that's jane at example dot com.",
+    "Yes, please.",
+    "That's all, thank you. Goodbye.",
+]
+
+
+async def test_a_caller_books_by_phone_and_the_call_hangs_up(tmp_path: Path) -> None:
+    """Speech in, the tools run, audio comes back, the booking exists, the call is recorded and hung up."""
+    async with phone_line(tmp_path, list(BOOKING_TURNS), list(BOOKING_TRANSCRIPTS)) as line:
+        call_sid = "CA" + "a" * 32
+        stream = await line.ring(call_sid)
+        async with line.caller(stream, call_sid) as caller:
+            await caller.wait_until_silent(timeout_seconds=20)
+            for wav in ("book_cleaning.wav", "name_email.wav", "yes.wav", "goodbye.wav"):
+                await caller.say(AUDIO / wav)
+                await caller.wait_until_silent(timeout_seconds=20)
+            await caller.wait_for_hangup(timeout_seconds=20)
+        await line.calls_finished()
+
+        spoken = line.openai.spoken_texts
+        assert spoken[0].startswith("Thanks for calling Bright Smile Dental")
+        assert any(text.startswith("Just to confirm: teeth cleaning") for text in spoken)
+        assert any(text.startswith("You're booked: teeth cleaning") for text in spoken)
+        assert call_sid in line.twilio.ended_calls
+
+        calendar_now = SystemClock().now()
+        from agent.wiring import calendar_for
+
+        business = line.runtime.directory.default
+        calendar = calendar_for(line.runtime, business, SystemClock())
+        booked = await calendar.find(email="jane@example.com",
+                                     window=Window(calendar_now, calendar_now + timedelta(days=30)))
+        assert [b.status for b in booked] == ["accepted"]
+        assert booked[0].start.astimezone(business.zone).weekday() == 1
+        assert booked[0].attendee.phone == CALLER_NUMBER
+
+        [record] = await line.runtime.calls.recent_calls()
+        full = await line.runtime.calls.get_call(record.id)
+        assert full.outcome == "booked"
+        kinds = [e.kind for e in full.events]
+        assert "caller" in kinds and "agent" in kinds and "tool_call" in kinds
+        assert any(e.kind == "turn_latency" for e in full.events)
