@@ -17,12 +17,18 @@ against behaviour rather than against patched methods:
 - 120 requests per 60 s per API key, `X-RateLimit-*-Default` headers on every answer, then a 60 s block.
 - Fault knobs for the next matching requests: 5xx, timeouts, refused connections, responses lost
   after the write was committed, 429 with a chosen reset, or any canned response (fixtures).
+- Webhooks (section 2.13): `POST/GET/PATCH/DELETE /v2/webhooks`; every booking change made through
+  the API (or `end_meeting`) is queued in `deliveries` for each active subscription to its trigger,
+  as Cal.com would send it: the exact `JSON.stringify` body, `X-Cal-Signature-256` (hex HMAC, or
+  `no-secret-provided`), `X-Cal-Webhook-Version`. Tests deliver, drop, repeat or reorder them.
 
 Every request is recorded in `requests`. `now` always comes from the `Clock`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import math
 import random
@@ -47,6 +53,7 @@ __all__ = [
     "FakeCalcom",
     "FakeEventType",
     "FakeReservation",
+    "WebhookDelivery",
     "load_fixture",
 ]
 
@@ -145,6 +152,16 @@ class FakeBooking:
     rescheduled_by: str | None = None
     rescheduled_from: str | None = None
     rescheduled_to: str | None = None
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """One webhook POST as Cal.com would make it: the raw body and its headers."""
+
+    trigger: str
+    subscriber_url: str
+    body: bytes
+    headers: dict[str, str]
 
 
 @dataclass
@@ -251,7 +268,13 @@ class FakeCalcom:
             ("GET", re.compile(r"/v2/event-types/(?P<id>\d+)"), self._get_event_type),
             ("GET", re.compile(r"/v2/me"), self._get_me),
             ("GET", re.compile(r"/v2/schedules/default"), self._get_schedule),
+            ("POST", re.compile(r"/v2/webhooks"), self._create_webhook),
+            ("GET", re.compile(r"/v2/webhooks"), self._list_webhooks),
+            ("PATCH", re.compile(r"/v2/webhooks/(?P<id>\d+)"), self._update_webhook),
+            ("DELETE", re.compile(r"/v2/webhooks/(?P<id>\d+)"), self._delete_webhook),
         ]
+        self.webhooks: dict[int, dict[str, Any]] = {}
+        self.deliveries: list[WebhookDelivery] = []
 
     # -- fault injection ---------------------------------------------------------------------
 
@@ -758,6 +781,7 @@ class FakeCalcom:
         )
         if isinstance(reservation_uid, str):
             self.reservations.pop(reservation_uid, None)
+        self._emit("BOOKING_CREATED" if booking.status == "accepted" else "BOOKING_REQUESTED", booking)
         return self._ok(self._booking_output(booking), 201)
 
     def _event_type_for(self, request: httpx.Request, body: Mapping[str, Any]) -> FakeEventType:
@@ -987,6 +1011,13 @@ class FakeCalcom:
         booking.cancellation_reason = reason if isinstance(reason, str) else None
         booking.cancelled_by = self.me["email"] if host else booking.attendee.get("email")
         booking.updated_at = self._now()
+        self._emit(
+            "BOOKING_CANCELLED",
+            booking,
+            cancellationReason=booking.cancellation_reason,
+            cancelledBy=booking.cancelled_by,
+            requestReschedule=False,
+        )
         return self._ok(self._booking_output(booking))
 
     def _reschedule(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
@@ -1034,6 +1065,15 @@ class FakeCalcom:
         old.status = "cancelled"
         old.rescheduled_to = new.uid
         old.updated_at = self._now()
+        self._emit(
+            "BOOKING_RESCHEDULED" if new.status == "accepted" else "BOOKING_REQUESTED",
+            new,
+            rescheduleUid=old.uid,
+            rescheduleId=old.id,
+            rescheduleStartTime=_webhook_time(old.start),
+            rescheduleEndTime=_webhook_time(old.end),
+            rescheduledBy=new.rescheduled_by,
+        )
         return self._ok(self._booking_output(new), 201)
 
     def _confirm(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
@@ -1051,6 +1091,7 @@ class FakeCalcom:
         booking = self._booking_or_404(request, uid, f"Booking with uid={uid} was not found in the database")
         booking.status = status
         booking.updated_at = self._now()
+        self._emit("BOOKING_CREATED" if status == "accepted" else "BOOKING_REJECTED", booking)
         return self._ok(self._booking_output(booking))
 
     # -- event types, me, schedule -----------------------------------------------------------
@@ -1123,6 +1164,187 @@ class FakeCalcom:
         }
         return self._ok(schedule)
 
+    # -- webhooks ----------------------------------------------------------------------------
+
+    @staticmethod
+    def signature(body: bytes, secret: str | None) -> str:
+        """`X-Cal-Signature-256`: hex HMAC-SHA256 of the raw body, or `no-secret-provided`."""
+        if not secret:
+            return "no-secret-provided"
+        return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+    def webhook_payload(self, booking: FakeBooking, **extra: Any) -> dict[str, Any]:
+        """The 2021-10-20 `payload` for a booking (the CalendarEvent shape of contract 2.13)."""
+        event_type = self.event_types[booking.event_type_id]
+        attendee = booking.attendee
+        first, _, last = attendee["name"].partition(" ")
+        zone = ZoneInfo(attendee.get("timeZone", "UTC"))
+        responses: dict[str, Any] = {"name": {"label": "your_name", "value": attendee["name"]}}
+        if attendee.get("email"):
+            responses["email"] = {"label": "email_address", "value": attendee["email"]}
+        if attendee.get("phoneNumber"):
+            responses["attendeePhoneNumber"] = {"label": "phone_number", "value": attendee["phoneNumber"]}
+        offset = booking.start.astimezone(zone).utcoffset()
+        payload: dict[str, Any] = {
+            "bookerUrl": "https://cal.com",
+            "type": event_type.slug,
+            "title": f"{event_type.title} between {self.me['name']} and {attendee['name']}",
+            "description": "",
+            "additionalNotes": "",
+            "customInputs": {},
+            "startTime": _webhook_time(booking.start),
+            "endTime": _webhook_time(booking.end),
+            "organizer": {
+                "id": self.me["id"],
+                "name": self.me["name"],
+                "email": self.me["email"],
+                "username": self.me["username"],
+                "timeZone": self.me["timeZone"],
+                "language": {"locale": "en"},
+                "timeFormat": "h:mma",
+            },
+            "responses": responses,
+            "userFieldsResponses": {},
+            "attendees": [
+                {
+                    "name": attendee["name"],
+                    "firstName": first,
+                    "lastName": last,
+                    "email": attendee.get("email", ""),
+                    **({"phoneNumber": attendee["phoneNumber"]} if attendee.get("phoneNumber") else {}),
+                    "timeZone": attendee.get("timeZone", "UTC"),
+                    "language": {"locale": attendee.get("language", "en")},
+                    "utcOffset": int(offset.total_seconds() // 60) if offset is not None else 0,
+                }
+            ],
+            "location": attendee.get("phoneNumber", ""),
+            "destinationCalendar": None,
+            "hideCalendarNotes": False,
+            "requiresConfirmation": event_type.requires_confirmation,
+            "eventTypeId": event_type.id,
+            "seatsPerTimeSlot": None,
+            "seatsShowAttendees": True,
+            "uid": booking.uid,
+            "iCalUID": f"{booking.uid}@Cal.com",
+            "appsStatus": [],
+            "eventTitle": event_type.title,
+            "eventDescription": None,
+            "price": 0,
+            "currency": "usd",
+            "length": event_type.length_minutes,
+            "bookingId": booking.id,
+            "metadata": dict(booking.metadata),
+            "status": booking.status.upper(),
+            "smsReminderNumber": None,
+        }
+        payload.update(extra)
+        return payload
+
+    def end_meeting(self, uid: str, *, legacy: bool = False) -> None:
+        """MEETING_ENDED for an accepted booking: the builder shape, or the legacy cron's unwrapped row."""
+        booking = self.bookings[uid]
+        if legacy:
+            row = {
+                "id": booking.id,
+                "uid": booking.uid,
+                "title": self.webhook_payload(booking)["title"],
+                "description": "",
+                "startTime": self._stamp(booking.start),
+                "endTime": self._stamp(booking.end),
+                "location": booking.attendee.get("phoneNumber", ""),
+                "metadata": dict(booking.metadata),
+                "responses": dict(booking.responses),
+                "attendees": [
+                    {
+                        "name": booking.attendee["name"],
+                        "email": booking.attendee.get("email", ""),
+                        "timeZone": booking.attendee.get("timeZone", "UTC"),
+                    }
+                ],
+                "user": {"id": self.me["id"], "email": self.me["email"], "name": self.me["name"]},
+                "eventTypeId": booking.event_type_id,
+                "status": booking.status.upper(),
+            }
+            self._deliver("MEETING_ENDED", {"triggerEvent": "MEETING_ENDED", **row})
+            return
+        slug = self.event_types[booking.event_type_id].slug
+        self._emit("MEETING_ENDED", booking, eventType={"id": booking.event_type_id, "slug": slug})
+
+    def _emit(self, trigger: str, booking: FakeBooking, **extra: Any) -> None:
+        payload = self.webhook_payload(booking, **extra)
+        self._deliver(
+            trigger, {"triggerEvent": trigger, "createdAt": self._stamp(self._now()), "payload": payload}
+        )
+
+    def _deliver(self, trigger: str, document: dict[str, Any]) -> None:
+        raw = json.dumps(document, separators=(",", ":")).encode()
+        for webhook in self.webhooks.values():
+            if webhook["active"] and trigger in webhook["triggers"]:
+                headers = {
+                    "Content-Type": "application/json",
+                    "X-Cal-Signature-256": self.signature(raw, webhook.get("secret")),
+                    "X-Cal-Webhook-Version": "2021-10-20",
+                }
+                self.deliveries.append(WebhookDelivery(trigger, webhook["subscriberUrl"], raw, headers))
+
+    def _webhook_output(self, webhook: dict[str, Any]) -> dict[str, Any]:
+        return {
+            key: webhook.get(key)
+            for key in ("id", "userId", "subscriberUrl", "triggers", "active", "payloadTemplate", "secret")
+        }
+
+    def _create_webhook(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        self._authenticate(request, required=True)
+        body = _json_object(request)
+        problems = [
+            (name, text)
+            for name, text, ok in (
+                (
+                    "subscriberUrl",
+                    "subscriberUrl must be a string",
+                    isinstance(body.get("subscriberUrl"), str),
+                ),
+                ("triggers", "triggers must be an array", isinstance(body.get("triggers"), list)),
+                ("active", "active must be a boolean value", isinstance(body.get("active"), bool)),
+            )
+            if not ok
+        ]
+        if problems:
+            raise self._invalid(request, *problems)
+        webhook_id = max(self.webhooks, default=0) + 1
+        self.webhooks[webhook_id] = {
+            "id": webhook_id,
+            "userId": self.me["id"],
+            "subscriberUrl": body["subscriberUrl"],
+            "triggers": list(body["triggers"]),
+            "active": body["active"],
+            "payloadTemplate": body.get("payloadTemplate"),
+            "secret": body.get("secret"),
+        }
+        return self._ok(self._webhook_output(self.webhooks[webhook_id]), 201)
+
+    def _list_webhooks(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        self._authenticate(request, required=True)
+        return self._ok([self._webhook_output(w) for w in self.webhooks.values()])
+
+    def _update_webhook(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        self._authenticate(request, required=True)
+        webhook = self.webhooks.get(int(match["id"]))
+        if webhook is None:
+            raise self._error(request, 404, f"Webhook with id {match['id']} not found")
+        body = _json_object(request)
+        webhook.update(
+            {k: v for k, v in body.items() if k in ("subscriberUrl", "triggers", "active", "secret")}
+        )
+        return self._ok(self._webhook_output(webhook))
+
+    def _delete_webhook(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        self._authenticate(request, required=True)
+        webhook = self.webhooks.pop(int(match["id"]), None)
+        if webhook is None:
+            raise self._error(request, 404, f"Webhook with id {match['id']} not found")
+        return self._ok(self._webhook_output(webhook))
+
     # -- time --------------------------------------------------------------------------------
 
     def _now(self) -> datetime:
@@ -1132,6 +1354,11 @@ class FakeCalcom:
     def _stamp(moment: datetime) -> str:
         """A JSON-serialised JS `Date`: `2026-03-10T14:00:00.000Z`."""
         return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _webhook_time(moment: datetime) -> str:
+    """Webhook `startTime`/`endTime`: `2026-03-10T14:00:00Z`, no milliseconds."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _iso_ms(moment: datetime, zone: ZoneInfo | None) -> str:
