@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m agent doctor
+	$(BIN)/python -m agent simulate fixtures/calls
 
 test: lint typecheck pytest
 

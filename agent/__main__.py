@@ -69,11 +69,6 @@ def _business(runtime: Runtime, business_id: str | None) -> BusinessProfile:
     return profile
 
 
-def _not_yet(command: str, issue: str) -> NoReturn:
-    errors.print(f"`{command}` is not available yet: it arrives with {issue}.", markup=False)
-    raise typer.Exit(1)
-
-
 @app.command()
 def doctor() -> None:
     """Show the effective configuration, active backends and what a real phone line still needs."""
@@ -115,9 +110,32 @@ def chat(
 
 
 @app.command()
-def simulate(paths: Annotated[list[Path] | None, typer.Argument(help="Scripted call files.")] = None) -> None:
+def simulate(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Scripted call files, or folders of them (default: fixtures/calls)."),
+    ] = None,
+    live: Annotated[
+        bool, typer.Option("--live", help="Let the real model answer (needs OPENAI_API_KEY).")
+    ] = False,
+    audio: Annotated[
+        bool, typer.Option("--audio", help="Speak the caller's lines through the phone path.")
+    ] = False,
+    repeat: Annotated[int, typer.Option(min=1, help="Run every script N times; report pass^N.")] = 1,
+    junit: Annotated[
+        Path | None, typer.Option(help="Also write the results as JUnit XML to this file.")
+    ] = None,
+) -> None:
     """Run scripted calls and check the calendar they leave behind."""
-    _not_yet("simulate", "the scripted-calls issue")
+    from agent.simulate import Options, run_simulate
+
+    settings = _settings()
+    options = Options(live=live, audio=audio, repeat=repeat, junit=junit)
+    try:
+        code = run_simulate(paths or [], options, settings, console)
+    except RuntimeFailure as failure:
+        _fail(failure)
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -154,6 +172,52 @@ def bench(
         f"p50 {dates['p50_us']} µs, p99 {dates['p99_us']} µs (target p50 <= 100, p99 <= 1000)"
     )
     console.print(f"results written to {target}")
+
+
+webhooks_app = typer.Typer(help="Cal.com webhooks.", no_args_is_help=True)
+app.add_typer(webhooks_app, name="webhooks")
+
+
+@webhooks_app.command("register")
+def webhooks_register(
+    url: Annotated[
+        str | None, typer.Option(help="Subscriber URL (default: PUBLIC_BASE_URL/webhooks/calcom).")
+    ] = None,
+) -> None:
+    """Subscribe this server to Cal.com's booking webhooks, signed with CALCOM_WEBHOOK_SECRET."""
+    from agent.webhooks import WebhookRegistrationFailed, register_webhook
+
+    async def work(runtime: Runtime) -> int:
+        s = runtime.settings
+        target = url or (
+            f"{str(s.public_base_url).rstrip('/')}/webhooks/calcom" if s.public_base_url else None
+        )
+        needed = (
+            ("CALCOM_API_KEY", s.calcom_api_key),
+            ("CALCOM_WEBHOOK_SECRET", s.calcom_webhook_secret),
+            ("PUBLIC_BASE_URL", target),
+        )
+        missing = [name for name, value in needed if not value]
+        if missing:
+            raise ConfigError(f"webhooks register needs {', '.join(missing)}.")
+        assert runtime.calcom_http and s.calcom_api_key and s.calcom_webhook_secret and target
+        try:
+            hook = await register_webhook(
+                runtime.calcom_http,
+                api_key=s.calcom_api_key.get_secret_value(),
+                subscriber_url=target,
+                secret=s.calcom_webhook_secret.get_secret_value(),
+            )
+        except WebhookRegistrationFailed as error:
+            errors.print(f"error: {error}", markup=False, highlight=False)
+            return 1
+        console.print(
+            f"{'Created' if hook.created else 'Updated'} Cal.com webhook {hook.id}: "
+            f"{hook.subscriber_url} ({', '.join(hook.triggers)})"
+        )
+        return 0
+
+    raise typer.Exit(_with_runtime(work))
 
 
 def main() -> None:

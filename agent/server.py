@@ -24,7 +24,9 @@ from starlette.websockets import WebSocketDisconnect
 from agent.calls import CallStore
 from agent.errors import ConfigError
 from agent.logs import mask_phone
+from agent.messaging import Messaging
 from agent.phone import CallRecorder, PhoneCall, PhoneSerializer, TurnSettings
+from agent.reminders import mirrored
 from agent.services import Services, build_services
 from agent.settings import Settings
 from agent.tools import ReceptionistTools
@@ -35,7 +37,7 @@ from agent.wiring import Runtime, calendar_for, system_prompt_for
 from booking.calendars.prefetch import PrefetchingCalendar
 from booking.clock import Clock, SystemClock
 from booking.models import Window
-from booking.session import CallerId, CallSession, CodeSender
+from booking.session import CallerId, CallSession, CodeSender, Outcome
 
 START_TIMEOUT_SECONDS = 5.0
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -81,7 +83,12 @@ class LiveCalls:
         self.draining = True
         if self.tasks:
             logger.info("waiting for {} live call(s) to finish", len(self.tasks))
-            await asyncio.wait(self.tasks, timeout=limit_secs)
+            await self.wait_idle(limit_secs)
+
+    async def wait_idle(self, limit_secs: float) -> None:
+        """Until every live call has ended (or the limit passes)."""
+        if self.tasks:
+            await asyncio.wait(set(self.tasks), timeout=limit_secs)
 
 
 def create_app(
@@ -102,18 +109,24 @@ def create_app(
     tokens = StreamTokens(line.auth_token, runtime.engine, clock)
     twilio_http = httpx.AsyncClient(base_url=str(settings.twilio_api_base_url).rstrip("/"))
     twilio = TwilioCalls(twilio_http, account_sid=line.account_sid, auth_token=line.auth_token)
+    messaging = Messaging.build(runtime, clock=clock, twilio_http=twilio_http)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await tokens.create_schema()
+        await messaging.create_schema()
+        await messaging.start()
         try:
             yield
         finally:
             await live.drain(limit_secs=turn.max_call_secs)
+            await messaging.stop()
             await twilio_http.aclose()
 
     app = FastAPI(title="receptionist", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.live = live
+    for router in messaging.routers():
+        app.include_router(router)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, object]:
@@ -193,15 +206,21 @@ def create_app(
             time_zone=business.zone,
             services=services_offered,
             caller=CallerId(grant.caller, grant.attestation),
-            codes=codes,
+            codes=codes or messaging.code_sender(business),
         )
+
+        async def booking_written(outcome: Outcome) -> None:
+            await messaging.notifier.booking_changed(
+                business, mirrored(outcome.view.booking, business), clock.now()
+            )
+
         call = PhoneCall(
             websocket=websocket,
             call_sid=grant.call_sid,
             stream_sid=stream_sid,
             business=business,
             session=session,
-            tools=ReceptionistTools(session, business, runtime.prompts.phrases),
+            tools=ReceptionistTools(session, business, runtime.prompts.phrases, on_outcome=booking_written),
             prompts=runtime.prompts,
             services=services(settings, system_prompt_for(runtime.prompts, business, clock)),
             twilio=twilio,

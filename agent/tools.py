@@ -10,7 +10,7 @@ words a time, a read-back or a confirmation itself. Every refusal or failure com
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -26,6 +26,9 @@ from booking.phrasing import speak_slot, speak_slots
 from booking.session import Availability, BookingView, CallSession, Found, Outcome, Proposal
 
 Action = Literal["transfer", "hang_up"]
+
+# Refusals the tool layer itself gives (the rest are `booking.errors` codes).
+TOOL_ERROR_CODES = ("invalid_arguments", "unknown_tool", "internal_error", "no_transfer_number")
 
 
 class _Args(BaseModel):
@@ -146,13 +149,27 @@ class ToolResult:
         return "error" in self.payload
 
 
-class ReceptionistTools:
-    """Runs tool calls for one call against its `CallSession`, and words the answers."""
+OutcomeHook = Callable[[Outcome], Awaitable[None]]
 
-    def __init__(self, session: CallSession, business: BusinessProfile, phrases: Phrases) -> None:
+
+class ReceptionistTools:
+    """Runs tool calls for one call against its `CallSession`, and words the answers.
+
+    `on_outcome` hears of every booking written (texts, the local mirror); its failure is logged
+    and never changes what the caller is told, because the calendar write already happened.
+    """
+
+    def __init__(
+        self,
+        session: CallSession,
+        business: BusinessProfile,
+        phrases: Phrases,
+        on_outcome: OutcomeHook | None = None,
+    ) -> None:
         self.session = session
         self._business = business
         self._phrases = phrases
+        self._on_outcome = on_outcome
         self._handlers: dict[str, Callable[[Any], Coroutine[Any, Any, ToolResult]]] = {
             "check_availability": self._check_availability,
             "propose_booking": self._propose_booking,
@@ -223,6 +240,11 @@ class ReceptionistTools:
 
     async def _confirm_proposal(self, args: ConfirmProposal) -> ToolResult:
         outcome: Outcome = await self.session.confirm(args.proposal_id)
+        if self._on_outcome is not None:
+            try:
+                await self._on_outcome(outcome)
+            except Exception:
+                logger.exception("could not pass on a {} booking", outcome.status)
         booking = outcome.view.booking
         spoken = self._phrases.say(
             f"outcome.{outcome.status}",

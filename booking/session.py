@@ -19,6 +19,7 @@ is written lives here, in code:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import re
 import secrets
@@ -534,7 +535,10 @@ class CallSession:
         state.closed = why
         if state.hold is not None:
             hold, state.hold = state.hold, None
-            await self._calendar.release(hold)
+            # If the calendar is unreachable the hold lapses by itself at `hold.expires_at`;
+            # the caller's "no" (or hang-up) must not fail because of it.
+            with contextlib.suppress(BookingError):
+                await self._calendar.release(hold)
 
     async def _send_code(self, bookings: list[Booking]) -> str:
         phones = [b.attendee.phone for b in bookings if b.attendee.phone]
