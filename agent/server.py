@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request, Response, WebSocket
@@ -27,7 +28,7 @@ from agent.logs import mask_phone
 from agent.messaging import Messaging
 from agent.phone import CallRecorder, PhoneCall, PhoneSerializer, TurnSettings
 from agent.reminders import mirrored
-from agent.services import Services, build_services
+from agent.services import Services, build_services, openai_http_client
 from agent.settings import Settings
 from agent.tools import ReceptionistTools
 from agent.twilio_auth import StreamGrant, StreamTokens, signature_valid, stream_url, webhook_url
@@ -46,7 +47,7 @@ PREFETCH_AHEAD = timedelta(days=14)
 NOT_IN_SERVICE = "Sorry, this number is not in service. Goodbye."
 BUSY = "Sorry, we can't take your call right now. Please call back in a few minutes. Goodbye."
 
-ServicesFactory = Callable[[Settings, str], Services]
+ServicesFactory = Callable[[Settings, str, Any], Services]
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ def create_app(
     twilio_http = httpx.AsyncClient(base_url=str(settings.twilio_api_base_url).rstrip("/"))
     twilio = TwilioCalls(twilio_http, account_sid=line.account_sid, auth_token=line.auth_token)
     messaging = Messaging.build(runtime, clock=clock, twilio_http=twilio_http)
+    openai_http = openai_http_client()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -122,6 +124,7 @@ def create_app(
             await live.drain(limit_secs=turn.max_call_secs)
             await messaging.stop()
             await twilio_http.aclose()
+            await openai_http.aclose()
 
     app = FastAPI(title="receptionist", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.live = live
@@ -222,7 +225,7 @@ def create_app(
             session=session,
             tools=ReceptionistTools(session, business, runtime.prompts.phrases, on_outcome=booking_written),
             prompts=runtime.prompts,
-            services=services(settings, system_prompt_for(runtime.prompts, business, clock)),
+            services=services(settings, system_prompt_for(runtime.prompts, business, clock), openai_http),
             twilio=twilio,
             serializer=PhoneSerializer(
                 stream_sid,

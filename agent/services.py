@@ -1,8 +1,11 @@
 """The only module that names speech and language providers: STT, LLM and TTS built from `Settings`.
 
 Every service goes through `OPENAI_BASE_URL` (tests point it at a local fake) with timeouts a
-phone call can live with, not the SDK's ten-minute default. OpenAI's segmented speech-to-text is
-the default; `STT_PROVIDER=deepgram` (extra `deepgram`) is the streaming, lower-latency choice.
+phone call can live with, not the SDK's ten-minute default. All calls of a server process share
+one HTTP client (`openai_http_client`): connections stay warm between turns and calls, and none
+is left open when a call ends (Pipecat's services never close the clients they create).
+OpenAI's segmented speech-to-text is the default; `STT_PROVIDER=deepgram` (extra `deepgram`) is
+the streaming, lower-latency choice.
 """
 
 from __future__ import annotations
@@ -21,8 +24,7 @@ from agent.settings import Settings
 
 # OpenAI TTS produces 24 kHz PCM and does not resample; the output transport brings it to 8 kHz.
 TTS_SAMPLE_RATE = 24_000
-STT_TIMEOUT = openai.Timeout(10.0, connect=3.0)
-TTS_TIMEOUT = openai.Timeout(10.0, connect=3.0)
+SERVICE_TIMEOUT = openai.Timeout(10.0, connect=3.0)
 LLM_TIMEOUT_SECONDS = 8.0
 MAX_REPLY_TOKENS = 250
 
@@ -34,13 +36,45 @@ class Services:
     tts: OpenAITTSService
 
 
-def build_services(settings: Settings, system_prompt: str) -> Services:
-    """Fresh service objects for one call (each holds per-call state)."""
+def openai_http_client() -> Any:
+    """The HTTP client every OpenAI service of this process uses; close it at shutdown."""
+    return openai.DefaultAsyncHttpxClient(timeout=SERVICE_TIMEOUT)
+
+
+class _SharedClientLLM(OpenAILLMService):
+    """Pipecat's OpenAI LLM service on the process's shared HTTP client."""
+
+    def __init__(self, *, http_client: Any, **kwargs: Any) -> None:
+        self._shared_http_client = http_client
+        super().__init__(**kwargs)
+
+    def create_client(
+        self,
+        api_key: Any = None,
+        base_url: Any = None,
+        organization: Any = None,
+        project: Any = None,
+        default_headers: Any = None,
+        **kwargs: Any,
+    ) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(
+            api_key=api_key,
+            base_url=base_url,
+            organization=organization,
+            project=project,
+            default_headers=default_headers,
+            http_client=self._shared_http_client,
+        )
+
+
+def build_services(settings: Settings, system_prompt: str, http_client: Any) -> Services:
+    """Fresh service objects for one call (each holds per-call state), on the shared client."""
     if settings.openai_api_key is None:
         raise ConfigError("OPENAI_API_KEY is not set; a live call needs speech and a language model.")
     key = settings.openai_api_key.get_secret_value()
     base_url = str(settings.openai_base_url).rstrip("/") if settings.openai_base_url else None
-    llm = OpenAILLMService(
+    llm = _SharedClientLLM(
+        http_client=http_client,
         api_key=key,
         base_url=base_url,
         settings=OpenAILLMService.Settings(
@@ -55,14 +89,14 @@ def build_services(settings: Settings, system_prompt: str) -> Services:
     tts = OpenAITTSService(
         api_key=key,
         base_url=base_url,
-        http_client=openai.DefaultAsyncHttpxClient(timeout=TTS_TIMEOUT),
+        http_client=http_client,
         sample_rate=TTS_SAMPLE_RATE,
         settings=OpenAITTSService.Settings(model=settings.openai_tts_model, voice=settings.openai_tts_voice),
     )
-    return Services(stt=_stt(settings, key, base_url), llm=llm, tts=tts)
+    return Services(stt=_stt(settings, key, base_url, http_client), llm=llm, tts=tts)
 
 
-def _stt(settings: Settings, key: str, base_url: str | None) -> Any:
+def _stt(settings: Settings, key: str, base_url: str | None, http_client: Any) -> Any:
     if settings.stt_provider == "deepgram":
         if settings.deepgram_api_key is None:
             raise ConfigError("STT_PROVIDER=deepgram needs DEEPGRAM_API_KEY.")
@@ -74,6 +108,6 @@ def _stt(settings: Settings, key: str, base_url: str | None) -> Any:
     return OpenAISTTService(
         api_key=key,
         base_url=base_url,
-        http_client=openai.DefaultAsyncHttpxClient(timeout=STT_TIMEOUT),
+        http_client=http_client,
         settings=OpenAISTTService.Settings(model=settings.openai_stt_model, language=Language.EN),
     )

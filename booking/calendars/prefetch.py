@@ -88,7 +88,9 @@ class PrefetchingCalendar:
     async def get(self, uid: str) -> Booking:
         return await self._inner.get(uid)
 
-    async def find(self, *, email: str | None = None, phone: str | None = None, window: Window) -> list[Booking]:
+    async def find(
+        self, *, email: str | None = None, phone: str | None = None, window: Window
+    ) -> list[Booking]:
         return await self._inner.find(email=email, phone=phone, window=window)
 
     async def reschedule(self, uid: str, new_start: datetime, reason: str | None = None) -> Booking:

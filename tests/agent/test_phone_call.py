@@ -23,6 +23,7 @@ import httpx
 import pytest
 import uvicorn
 from twilio.request_validator import RequestValidator
+from websockets.exceptions import InvalidStatus
 
 from agent.llm import AssistantTurn, PlannedTurn, ToolCall
 from agent.phone import TurnSettings
@@ -80,9 +81,8 @@ class Line:
 
     async def calls_finished(self) -> None:
         """Wait until the server has finished every call (and written its record)."""
-        async with asyncio.timeout(20):
-            while self.live.tasks:
-                await asyncio.sleep(0.05)
+        await self.live.wait_idle(limit_secs=20)
+        assert not self.live.tasks
 
     @property
     def public(self) -> str:
@@ -90,8 +90,12 @@ class Line:
 
     async def ring(self, call_sid: str) -> str:
         """Twilio's signed voice webhook for a new call; returns the stream URL from the TwiML."""
-        params = {"CallSid": call_sid, "AccountSid": self.twilio.account_sid, "From": CALLER_NUMBER,
-                  "To": BUSINESS_NUMBER}
+        params = {
+            "CallSid": call_sid,
+            "AccountSid": self.twilio.account_sid,
+            "From": CALLER_NUMBER,
+            "To": BUSINESS_NUMBER,
+        }
         url = f"{self.public}/twilio/voice"
         headers = {"X-Twilio-Signature": self.twilio.signature(url, params)}
         async with httpx.AsyncClient() as client:
@@ -103,18 +107,40 @@ class Line:
 
     def caller(self, stream_url: str, call_sid: str, **kwargs: Any) -> FakeTwilioCaller:
         signature = RequestValidator(self.twilio.auth_token).compute_signature(stream_url, {})
-        return FakeTwilioCaller(stream_url, headers={"X-Twilio-Signature": signature}, call_sid=call_sid,
-                                account_sid=self.twilio.account_sid, **kwargs)
+        return FakeTwilioCaller(
+            stream_url,
+            headers={"X-Twilio-Signature": signature},
+            call_sid=call_sid,
+            account_sid=self.twilio.account_sid,
+            **kwargs,
+        )
+
+
+class _ReadyServer(uvicorn.Server):
+    """uvicorn in the test's own loop (the app shares its database engine), telling when it listens."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.ready = asyncio.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        self.ready.set()
 
 
 @asynccontextmanager
-async def phone_line(tmp_path: Path, turns: list[PlannedTurn], transcripts: list[str]) -> AsyncIterator[Line]:
+async def phone_line(
+    tmp_path: Path, turns: list[PlannedTurn], transcripts: list[str], turn: TurnSettings | None = None
+) -> AsyncIterator[Line]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     twilio = FakeTwilio()
-    async with FakeOpenAI(turns, transcripts, delays=NO_DELAYS) as openai, ServedApp(twilio.app) as twilio_server:
+    async with (
+        FakeOpenAI(turns, transcripts, delays=NO_DELAYS) as openai,
+        ServedApp(twilio.app) as twilio_server,
+    ):
         settings = Settings(
             database_url=f"sqlite:///{tmp_path / 'phone.db'}",
             openai_api_key="sk-test",
@@ -127,15 +153,14 @@ async def phone_line(tmp_path: Path, turns: list[PlannedTurn], transcripts: list
         )
         async with open_runtime(settings) as runtime:
             live = LiveCalls()
-            app = create_app(runtime, clock=SystemClock(), turn=TurnSettings(idle_secs=30), live=live)
-            config = uvicorn.Config(app, lifespan="on", ws="websockets-sansio", log_config=None,
-                                    ws_max_size=MAX_MESSAGE_BYTES)
-            server = uvicorn.Server(config)
+            app = create_app(runtime, clock=SystemClock(), turn=turn or TurnSettings(idle_secs=30), live=live)
+            config = uvicorn.Config(
+                app, lifespan="on", ws="websockets-sansio", log_config=None, ws_max_size=MAX_MESSAGE_BYTES
+            )
+            server = _ReadyServer(config)
             serving = asyncio.create_task(server.serve(sockets=[sock]))
             try:
-                async with asyncio.timeout(10):
-                    while not server.started:
-                        await asyncio.sleep(0.01)
+                await asyncio.wait_for(server.ready.wait(), timeout=10)
                 yield Line(runtime, port, openai, twilio, live)
             finally:
                 server.should_exit = True
@@ -182,8 +207,9 @@ async def test_a_caller_books_by_phone_and_the_call_hangs_up(tmp_path: Path) -> 
 
         business = line.runtime.directory.default
         calendar = calendar_for(line.runtime, business, SystemClock())
-        booked = await calendar.find(email="jane@example.com",
-                                     window=Window(calendar_now, calendar_now + timedelta(days=30)))
+        booked = await calendar.find(
+            email="jane@example.com", window=Window(calendar_now, calendar_now + timedelta(days=30))
+        )
         assert [b.status for b in booked] == ["accepted"]
         assert booked[0].start.astimezone(business.zone).weekday() == 1
         assert booked[0].attendee.phone == CALLER_NUMBER
@@ -194,3 +220,33 @@ async def test_a_caller_books_by_phone_and_the_call_hangs_up(tmp_path: Path) -> 
         kinds = [e.kind for e in full.events]
         assert "caller" in kinds and "agent" in kinds and "tool_call" in kinds
         assert any(e.kind == "turn_latency" for e in full.events)
+
+
+async def test_forged_replayed_garbage_and_dead_streams(tmp_path: Path) -> None:
+    """A forged handshake and a replayed token are refused; garbage frames are survived; a dead line ends."""
+    async with phone_line(tmp_path, [], [], TurnSettings(idle_secs=30, dead_line_secs=2)) as line:
+        call_sid = "CA" + "b" * 32
+        stream = await line.ring(call_sid)
+
+        forged = FakeTwilioCaller(
+            stream, headers={"X-Twilio-Signature": "bm90IHR3aWxpbw=="}, call_sid=call_sid
+        )
+        with pytest.raises(InvalidStatus):
+            await forged.connect()
+
+        async with line.caller(stream, call_sid) as caller:
+            await caller.send_raw("{not json")
+            await caller.send_raw(json.dumps({"event": "media", "media": "not an object"}))
+            await caller.send_raw(json.dumps({"event": "media", "media": {"payload": "%%%not-base64"}}))
+            await caller.wait_until_silent(timeout_seconds=20)
+            assert line.openai.spoken_texts[0].startswith("Thanks for calling")
+
+            replay = line.caller(stream, call_sid)
+            with pytest.raises(InvalidStatus):
+                await replay.connect()
+
+            await caller.stop()
+            assert await caller.wait_for_hangup(timeout_seconds=15) is not None
+        await line.calls_finished()
+        [record] = await line.runtime.calls.recent_calls()
+        assert record.ended_at is not None and record.outcome == "no_booking"

@@ -40,8 +40,9 @@ async def test_a_write_or_staleness_drops_the_prefetch() -> None:
     clock = FixedClock(NOW)
     fake = FakeCalcom(clock, event_types=[FakeEventType(7, "cleaning", "Cleaning", 30)])
     async with httpx.AsyncClient(base_url=DEFAULT_API_URL, transport=httpx.MockTransport(fake)) as client:
-        inner = CalcomCalendar(client, api_key=fake.api_key, clock=clock, time_zone="America/New_York",
-                               slot_ttl=timedelta(0))
+        inner = CalcomCalendar(
+            client, api_key=fake.api_key, clock=clock, time_zone="America/New_York", slot_ttl=timedelta(0)
+        )
         [service] = await inner.services()
         calendar = PrefetchingCalendar(inner, clock)
         window = Window(NOW, NOW + timedelta(days=14))
