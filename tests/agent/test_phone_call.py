@@ -250,3 +250,46 @@ async def test_forged_replayed_garbage_and_dead_streams(tmp_path: Path) -> None:
         await line.calls_finished()
         [record] = await line.runtime.calls.recent_calls()
         assert record.ended_at is not None and record.outcome == "no_booking"
+
+
+async def test_asking_for_a_person_moves_the_call_to_the_business(tmp_path: Path) -> None:
+    """Barge-in stops the greeting; 'a real person' is answered, then Twilio dials the transfer number."""
+    turns: list[PlannedTurn] = [call("transfer_to_human", reason="caller asked for a person")]
+    async with phone_line(tmp_path, turns, ["Can I talk to a real person?"]) as line:
+        call_sid = "CA" + "c" * 32
+        stream = await line.ring(call_sid)
+        async with line.caller(stream, call_sid) as caller:
+            await caller.wait_for_agent_audio(timeout_seconds=20)
+            interrupting = asyncio.create_task(caller.say(AUDIO / "human.wav"))
+            clear = await caller.wait_for_message(
+                "clear", after=caller.first_agent_audio_at or 0.0, timeout_seconds=10
+            )
+            turn = await interrupting
+            assert turn.speech_started_at is not None and clear.at >= turn.speech_started_at
+            await caller.wait_until_silent(timeout_seconds=20)
+        await line.calls_finished()
+        [update] = line.twilio.call_updates
+        assert update.call_sid == call_sid and update.twiml is not None
+        assert f"<Dial><Number>{TRANSFER_NUMBER}</Number></Dial>" in update.twiml
+        assert call_sid not in line.twilio.ended_calls
+        assert any("put you through" in text for text in line.openai.spoken_texts)
+        [record] = await line.runtime.calls.recent_calls()
+        assert record.outcome == "transferred"
+
+
+async def test_a_failing_model_hands_the_caller_to_a_person_not_to_silence(tmp_path: Path) -> None:
+    """When OpenAI keeps failing mid-call, Twilio's own voice apologises and dials the business."""
+    async with phone_line(tmp_path, [], ["Hello?"]) as line:
+        line.openai.fail_next(10, status=500, retry_after_ms=1)
+        call_sid = "CA" + "d" * 32
+        stream = await line.ring(call_sid)
+        async with line.caller(stream, call_sid) as caller:
+            await caller.wait_until_silent(timeout_seconds=20)
+            await caller.say(AUDIO / "hello.wav")
+            await caller.wait_for_hangup(timeout_seconds=30)
+        await line.calls_finished()
+        [update] = line.twilio.call_updates
+        assert update.twiml is not None and "having trouble" in update.twiml
+        assert f"<Number>{TRANSFER_NUMBER}</Number>" in update.twiml
+        [record] = await line.runtime.calls.recent_calls()
+        assert record.outcome == "transferred"
