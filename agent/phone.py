@@ -230,6 +230,8 @@ class PhoneCall:
     twilio: TwilioCalls
     serializer: PhoneSerializer
     record: CallRecorder
+    greeting: str
+    context_notes: tuple[str, ...] = ()
     turn: TurnSettings = field(default_factory=TurnSettings)
     outcome: Outcome = "no_booking"
     latencies_ms: list[float] = field(default_factory=list)
@@ -292,7 +294,9 @@ class PhoneCall:
                 for s in tool_schemas()
             ]
         )
-        context = LLMContext(messages=[], tools=tools)
+        context = LLMContext(
+            messages=[{"role": "system", "content": note} for note in self.context_notes], tools=tools
+        )
         turn_analyzer = LocalSmartTurnAnalyzerV3(
             params=SmartTurnParams(stop_secs=self.turn.incomplete_wait_secs)
         )
@@ -339,9 +343,7 @@ class PhoneCall:
         latency.add_event_handler("on_latency_measured", _latency)
 
         async def _connected(_: Any, __: Any) -> None:
-            await worker.queue_frames(
-                [TTSSpeakFrame(self.prompts.phrases.say("call.greeting", business_name=self.business.name))]
-            )
+            await worker.queue_frames([TTSSpeakFrame(self.greeting)])
 
         transport.add_event_handler("on_client_connected", _connected)
 

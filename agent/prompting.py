@@ -25,6 +25,9 @@ SYSTEM_PLACEHOLDERS = frozenset({"business_name", "today", "time_zone", "service
 # Which placeholders the runtime fills for each phrase: a template may use any subset.
 PHRASE_PLACEHOLDERS: dict[str, frozenset[str]] = {
     "call.greeting": frozenset({"business_name"}),
+    "call.greeting_known": frozenset({"business_name", "first_name"}),
+    "call.greeting_known_with_booking": frozenset({"business_name", "first_name", "appointment"}),
+    "call.known_caller_context": frozenset({"name", "appointments"}),
     "call.filler": frozenset(),
     "call.still_there": frozenset(),
     "call.goodbye": frozenset({"business_name"}),

@@ -22,11 +22,14 @@ from fastapi import FastAPI, Request, Response, WebSocket
 from loguru import logger
 from starlette.websockets import WebSocketDisconnect
 
+from agent.businesses import BusinessProfile
 from agent.calls import CallStore
 from agent.errors import ConfigError
 from agent.logs import mask_phone
 from agent.messaging import Messaging
+from agent.mirror import BookingMirror
 from agent.phone import CallRecorder, PhoneCall, PhoneSerializer, TurnSettings
+from agent.prompting import Phrases
 from agent.reminders import mirrored
 from agent.services import Services, build_services, openai_http_client
 from agent.settings import Settings
@@ -38,6 +41,7 @@ from agent.wiring import Runtime, calendar_for, system_prompt_for
 from booking.calendars.prefetch import PrefetchingCalendar
 from booking.clock import Clock, SystemClock
 from booking.models import Window
+from booking.phrasing import speak_slot
 from booking.session import CallerId, CallSession, CodeSender, Outcome
 
 START_TIMEOUT_SECONDS = 5.0
@@ -212,6 +216,10 @@ def create_app(
             codes=codes or messaging.code_sender(business),
         )
 
+        greeting, notes = await welcome(
+            business, session.caller, messaging.mirror, runtime.prompts.phrases, clock
+        )
+
         async def booking_written(outcome: Outcome) -> None:
             await messaging.notifier.booking_changed(
                 business, mirrored(outcome.view.booking, business), clock.now()
@@ -235,6 +243,8 @@ def create_app(
                 base_url=str(settings.twilio_api_base_url).rstrip("/"),
             ),
             record=CallRecorder(store, call_id, clock),
+            greeting=greeting,
+            context_notes=notes,
             turn=turn,
         )
         outcome = "failed"
@@ -246,6 +256,40 @@ def create_app(
             logger.info("call ended: {}", outcome)
 
     return app
+
+
+async def welcome(
+    business: BusinessProfile, caller: CallerId, mirror: BookingMirror, phrases: Phrases, clock: Clock
+) -> tuple[str, tuple[str, ...]]:
+    """The greeting, and what the model is told about a returning caller.
+
+    Only a trusted caller ID is greeted by name: anyone can spoof a number, and a name (or an
+    appointment) is not something to tell whoever claims it.
+    """
+    plain = phrases.say("call.greeting", business_name=business.name)
+    if not caller.trusted or caller.number is None:
+        return plain, ()
+    now = clock.now()
+    known = await mirror.known_caller(business.id, caller.number, now)
+    if known is None:
+        return plain, ()
+    first_name = known.name.split()[0]
+    local_now = now.astimezone(business.zone)
+    described = [f"{b.service}, {speak_slot(b.start, local_now)}" for b in known.upcoming]
+    notes = (
+        phrases.say(
+            "call.known_caller_context", name=known.name, appointments="; ".join(described) or "none"
+        ),
+    )
+    if not described:
+        return phrases.say("call.greeting_known", business_name=business.name, first_name=first_name), notes
+    greeting = phrases.say(
+        "call.greeting_known_with_booking",
+        business_name=business.name,
+        first_name=first_name,
+        appointment=described[0],
+    )
+    return greeting, notes
 
 
 def _twiml(body: str) -> Response:

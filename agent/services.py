@@ -64,6 +64,8 @@ class _SharedClientLLM(OpenAILLMService):
             project=project,
             default_headers=default_headers,
             http_client=self._shared_http_client,
+            # One quick retry: after that a caller is better served by a person than by waiting.
+            max_retries=1,
         )
 
 

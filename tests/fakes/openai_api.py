@@ -2,8 +2,8 @@
 
 Tests and the benchmark cannot reach OpenAI, and patching Pipecat's services would leave their
 request building and stream parsing untested. So `FakeOpenAI` meets them at the wire: a FastAPI
-app, served by uvicorn on its own thread and event loop (so the pipeline's loop never shares time
-with it), answers the three endpoints the phone pipeline uses, in OpenAI's shapes:
+app, served by uvicorn on its own thread and event loop (`ServedApp`, so the pipeline's loop never
+shares time with it), answers the three endpoints the phone pipeline uses, in OpenAI's shapes:
 
 - `POST /v1/chat/completions`: plays planned assistant turns (the `agent.llm.PlannedTurn` type that
   `ScriptedLLM` uses, so a script is written once) in order, as an SSE stream (text as
@@ -15,8 +15,8 @@ with it), answers the three endpoints the phone pipeline uses, in OpenAI's shape
   to say, so a listener downstream can tell speech from silence.
 
 Each service has a fixed latency (`Delays`) slept inside the server, the fake service's own
-latency, and fault knobs (`fail_next`, `hang_next`). Every request is recorded. Planned turns that
-are functions run on the server's thread.
+latency, and fault knobs (`fail_next`, `hang_next`) per service. Every request is recorded, faulted
+ones too. Planned turns that are functions run on the server's thread.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ __all__ = [
     "TranscriptionUpload",
     "completion",
     "stream_chunks",
+    "tone_pcm",
 ]
 
 Service = Literal["llm", "stt", "tts"]
