@@ -21,6 +21,8 @@ from agent.businesses import BusinessProfile, Directory, ServiceProfile
 from agent.calls import CallStore
 from agent.calls import metadata as calls_metadata
 from agent.database import make_engine
+from agent.loopback.calcom_api import DEFAULT_API_KEY, FakeCalcom, WebhookDelivery
+from agent.loopback.twilio_rest import FakeTwilio
 from agent.mirror import BookingMirror
 from agent.outbox import Outbox, OutboxMessage, OutboxSender
 from agent.reconcile import Reconciler
@@ -28,8 +30,6 @@ from agent.reminders import Notifier
 from agent.sms import OptOuts, TwilioMessages, deliver_with, load_sms_templates, twilio_sms_router
 from agent.webhooks import CalcomEvents, calcom_webhook_router, register_webhook
 from booking.clock import FixedClock
-from tests.fakes.calcom_api import DEFAULT_API_KEY, FakeCalcom, WebhookDelivery
-from tests.fakes.twilio_rest import FakeTwilio
 
 ZONE = ZoneInfo("America/New_York")
 # Monday 23 November 2026, 9:00 in the morning.

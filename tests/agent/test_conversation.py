@@ -17,6 +17,7 @@ from agent.businesses import DEMO_BUSINESSES_FILE, BusinessProfile, load_directo
 from agent.conversation import Conversation
 from agent.database import make_engine
 from agent.llm import AssistantTurn, LLMUnavailable, PlannedTurn, ScriptedLLM, ToolCall
+from agent.loopback.calcom_api import FakeCalcom, FakeEventType
 from agent.prompting import load_prompts
 from agent.tools import TOOLS, tool_schemas
 from agent.wiring import local_calendar_config, open_conversation
@@ -25,7 +26,6 @@ from booking.calendars.local import LocalCalendar, create_schema
 from booking.clock import FixedClock
 from booking.models import Booking, Window
 from booking.session import CallerId
-from tests.fakes.calcom_api import FakeCalcom, FakeEventType
 from tests.support import CALLER, NOW, STRANGER
 
 _ids = itertools.count(1)

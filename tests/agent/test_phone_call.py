@@ -10,37 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
-import socket
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
-from twilio.request_validator import RequestValidator
 from websockets.exceptions import InvalidStatus
 
 from agent.llm import AssistantTurn, PlannedTurn, ToolCall
+from agent.loopback.line import CALLER_NUMBER, loopback_line
+from agent.loopback.twilio_caller import FakeTwilioCaller
 from agent.phone import TurnSettings
-from agent.server import MAX_MESSAGE_BYTES, LiveCalls, create_app
-from agent.settings import Settings
-from agent.wiring import Runtime, open_runtime
 from booking.clock import SystemClock
 from booking.models import Window
 from tests.conftest import REPO_ROOT
-from tests.fakes.openai_api import NO_DELAYS, FakeOpenAI
-from tests.fakes.serving import ServedApp
-from tests.fakes.twilio_caller import FakeTwilioCaller
-from tests.fakes.twilio_rest import FakeTwilio
 
 AUDIO = REPO_ROOT / "fixtures" / "audio"
-CALLER_NUMBER = "+14155550101"
-BUSINESS_NUMBER = "+15550100100"
 TRANSFER_NUMBER = "+15550100199"
 
 
@@ -69,104 +55,6 @@ def repeat_spoken() -> PlannedTurn:
     return lambda m: AssistantTurn(text=last_result(m, "spoken"))
 
 
-@dataclass
-class Line:
-    """Our server, listening on 127.0.0.1, with its fakes."""
-
-    runtime: Runtime
-    port: int
-    openai: FakeOpenAI
-    twilio: FakeTwilio
-    live: LiveCalls
-
-    async def calls_finished(self) -> None:
-        """Wait until the server has finished every call (and written its record)."""
-        await self.live.wait_idle(limit_secs=20)
-        assert not self.live.tasks
-
-    @property
-    def public(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def ring(self, call_sid: str) -> str:
-        """Twilio's signed voice webhook for a new call; returns the stream URL from the TwiML."""
-        params = {
-            "CallSid": call_sid,
-            "AccountSid": self.twilio.account_sid,
-            "From": CALLER_NUMBER,
-            "To": BUSINESS_NUMBER,
-        }
-        url = f"{self.public}/twilio/voice"
-        headers = {"X-Twilio-Signature": self.twilio.signature(url, params)}
-        async with httpx.AsyncClient() as client:
-            response = await client.post(url, data=params, headers=headers)
-        assert response.status_code == 200, response.text
-        match = re.search(r'<Stream url="([^"]+)"', response.text)
-        assert match, response.text
-        return match.group(1).replace("&amp;", "&")
-
-    def caller(self, stream_url: str, call_sid: str, **kwargs: Any) -> FakeTwilioCaller:
-        signature = RequestValidator(self.twilio.auth_token).compute_signature(stream_url, {})
-        return FakeTwilioCaller(
-            stream_url,
-            headers={"X-Twilio-Signature": signature},
-            call_sid=call_sid,
-            account_sid=self.twilio.account_sid,
-            **kwargs,
-        )
-
-
-class _ReadyServer(uvicorn.Server):
-    """uvicorn in the test's own loop (the app shares its database engine), telling when it listens."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.ready = asyncio.Event()
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        self.ready.set()
-
-
-@asynccontextmanager
-async def phone_line(
-    tmp_path: Path, turns: list[PlannedTurn], transcripts: list[str], turn: TurnSettings | None = None
-) -> AsyncIterator[Line]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    twilio = FakeTwilio()
-    async with (
-        FakeOpenAI(turns, transcripts, delays=NO_DELAYS) as openai,
-        ServedApp(twilio.app) as twilio_server,
-    ):
-        settings = Settings(
-            database_url=f"sqlite:///{tmp_path / 'phone.db'}",
-            openai_api_key="sk-test",
-            openai_base_url=openai.base_url,
-            twilio_account_sid=twilio.account_sid,
-            twilio_auth_token=twilio.auth_token,
-            twilio_api_base_url=twilio_server.url(),
-            public_base_url=f"http://127.0.0.1:{port}",
-            _env_file=None,
-        )
-        async with open_runtime(settings) as runtime:
-            live = LiveCalls()
-            app = create_app(runtime, clock=SystemClock(), turn=turn or TurnSettings(idle_secs=30), live=live)
-            config = uvicorn.Config(
-                app, lifespan="on", ws="websockets-sansio", log_config=None, ws_max_size=MAX_MESSAGE_BYTES
-            )
-            server = _ReadyServer(config)
-            serving = asyncio.create_task(server.serve(sockets=[sock]))
-            try:
-                await asyncio.wait_for(server.ready.wait(), timeout=10)
-                yield Line(runtime, port, openai, twilio, live)
-            finally:
-                server.should_exit = True
-                await serving
-
-
 BOOKING_TURNS: list[PlannedTurn] = [
     call("check_availability", when="next Tuesday morning", service="cleaning"),
     repeat_spoken(),
@@ -185,7 +73,7 @@ BOOKING_TRANSCRIPTS = [
 
 async def test_a_caller_books_by_phone_and_the_call_hangs_up(tmp_path: Path) -> None:
     """Speech in, the tools run, audio comes back, the booking exists, the call is recorded and hung up."""
-    async with phone_line(tmp_path, list(BOOKING_TURNS), list(BOOKING_TRANSCRIPTS)) as line:
+    async with loopback_line(tmp_path, list(BOOKING_TURNS), list(BOOKING_TRANSCRIPTS)) as line:
         call_sid = "CA" + "a" * 32
         stream = await line.ring(call_sid)
         async with line.caller(stream, call_sid) as caller:
@@ -224,7 +112,7 @@ async def test_a_caller_books_by_phone_and_the_call_hangs_up(tmp_path: Path) -> 
 
 async def test_forged_replayed_garbage_and_dead_streams(tmp_path: Path) -> None:
     """A forged handshake and a replayed token are refused; garbage frames are survived; a dead line ends."""
-    async with phone_line(tmp_path, [], [], TurnSettings(idle_secs=30, dead_line_secs=2)) as line:
+    async with loopback_line(tmp_path, [], [], TurnSettings(idle_secs=30, dead_line_secs=2)) as line:
         call_sid = "CA" + "b" * 32
         stream = await line.ring(call_sid)
 
@@ -255,7 +143,7 @@ async def test_forged_replayed_garbage_and_dead_streams(tmp_path: Path) -> None:
 async def test_asking_for_a_person_moves_the_call_to_the_business(tmp_path: Path) -> None:
     """Barge-in stops the greeting; 'a real person' is answered, then Twilio dials the transfer number."""
     turns: list[PlannedTurn] = [call("transfer_to_human", reason="caller asked for a person")]
-    async with phone_line(tmp_path, turns, ["Can I talk to a real person?"]) as line:
+    async with loopback_line(tmp_path, turns, ["Can I talk to a real person?"]) as line:
         call_sid = "CA" + "c" * 32
         stream = await line.ring(call_sid)
         async with line.caller(stream, call_sid) as caller:
@@ -279,7 +167,7 @@ async def test_asking_for_a_person_moves_the_call_to_the_business(tmp_path: Path
 
 async def test_a_failing_model_hands_the_caller_to_a_person_not_to_silence(tmp_path: Path) -> None:
     """When OpenAI keeps failing mid-call, Twilio's own voice apologises and dials the business."""
-    async with phone_line(tmp_path, [], ["Hello?"]) as line:
+    async with loopback_line(tmp_path, [], ["Hello?"]) as line:
         line.openai.fail_next(10, status=500, retry_after_ms=1)
         call_sid = "CA" + "d" * 32
         stream = await line.ring(call_sid)

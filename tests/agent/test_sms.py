@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from agent.errors import ConfigError
+from agent.loopback.twilio_rest import FakeTwilio
 from agent.sms import (
     SMS_TEMPLATES_FILE,
     SmsError,
@@ -26,7 +27,6 @@ from tests.agent.messaging_stage import (
     ZONE,
     stage,
 )
-from tests.fakes.twilio_rest import FakeTwilio
 
 
 def test_every_text_template_loads_and_is_checked(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from agent.businesses import BusinessProfile
+from agent.loopback.calcom_api import DEFAULT_API_KEY, WebhookDelivery
 from agent.mirror import MirroredBooking
 from agent.reminders import Notifier
 from agent.webhooks import WebhookRegistrationFailed, calcom_signature_ok, register_webhook
@@ -22,7 +23,6 @@ from tests.agent.messaging_stage import (
     WEDNESDAY_2PM,
     stage,
 )
-from tests.fakes.calcom_api import DEFAULT_API_KEY, WebhookDelivery
 
 
 async def test_a_web_booking_is_texted_as_booked_and_reminded(database_url: str) -> None:

@@ -10,12 +10,12 @@ import httpx
 import pytest
 
 from agent.errors import ConfigError
+from agent.loopback.calcom_api import DEFAULT_API_KEY, FakeCalcom, FakeEventType
 from agent.settings import Settings
 from agent.wiring import calendar_for, open_runtime
 from booking.calendars.calcom import CalcomCalendar
 from booking.calendars.local import LocalCalendar
 from booking.clock import FixedClock
-from tests.fakes.calcom_api import DEFAULT_API_KEY, FakeCalcom, FakeEventType
 
 NOW = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
 

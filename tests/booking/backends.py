@@ -14,12 +14,12 @@ from datetime import date, datetime, time
 
 import httpx
 
+from agent.loopback.calcom_api import FakeCalcom, FakeEventType
 from booking.calendar import Calendar
 from booking.calendars.calcom import DEFAULT_API_URL, CalcomCalendar
 from booking.clock import FixedClock
 from booking.models import Service
 from tests.booking.local_backend import local_backend
-from tests.fakes.calcom_api import FakeCalcom, FakeEventType
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from agent.loopback.calcom_api import FakeCalcom, FakeEventType, load_fixture
 from booking.calendars.calcom import (
     ATTEMPT_METADATA_KEY,
     DEFAULT_API_URL,
@@ -36,7 +37,6 @@ from booking.errors import (
     Unauthorized,
 )
 from booking.models import Attendee, BookingRequest, Service, Slot, Window, minutes
-from tests.fakes.calcom_api import FakeCalcom, FakeEventType, load_fixture
 
 ZONE = ZoneInfo("America/New_York")
 NOW = datetime(2026, 3, 10, 10, 7, tzinfo=ZONE)

@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from agent.loopback.calcom_api import FakeCalcom, FakeEventType
 from booking.calendars.calcom import DEFAULT_API_URL, CalcomCalendar
 from booking.calendars.prefetch import PrefetchingCalendar
 from booking.clock import FixedClock
 from booking.models import Window
-from tests.fakes.calcom_api import FakeCalcom, FakeEventType
 
 NOW = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
 

@@ -49,10 +49,10 @@ from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
 from agent.llm import AssistantTurn, ToolCall
-from tests.fakes.make_audio import AUDIO_DIR, LINES
-from tests.fakes.openai_api import NO_DELAYS, Delays, FakeOpenAI
-from tests.fakes.serving import ServedApp
-from tests.fakes.twilio_caller import (
+from agent.loopback.make_audio import AUDIO_DIR, LINES
+from agent.loopback.openai_api import NO_DELAYS, Delays, FakeOpenAI
+from agent.loopback.serving import ServedApp
+from agent.loopback.twilio_caller import (
     FRAME_BYTES,
     CallEnded,
     FakeTwilioCaller,

@@ -43,7 +43,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from agent.llm import AssistantTurn, PlannedTurn
-from tests.fakes.serving import ServedApp
+from agent.loopback.serving import ServedApp
 
 __all__ = [
     "NO_DELAYS",

@@ -1,4 +1,4 @@
-"""Regenerates the caller's recorded lines in `fixtures/audio/` (run `python -m tests.fakes.make_audio`).
+"""Regenerates the caller's recorded lines in `fixtures/audio/` (run `python -m agent.loopback.make_audio`).
 
 Tests cannot reach a real caller, so the fake Twilio caller plays real speech made by espeak-ng,
 converted by sox to what Twilio streams: 8 kHz mono μ-law, in a WAV so it can be listened to.
