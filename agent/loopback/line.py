@@ -22,6 +22,7 @@ import uvicorn
 from twilio.request_validator import RequestValidator
 
 from agent.llm import PlannedTurn
+from agent.loopback.calcom_api import FakeCalcom
 from agent.loopback.openai_api import NO_DELAYS, Delays, FakeOpenAI
 from agent.loopback.serving import ServedApp
 from agent.loopback.twilio_caller import FakeTwilioCaller
@@ -30,7 +31,7 @@ from agent.phone import TurnSettings
 from agent.server import MAX_MESSAGE_BYTES, LiveCalls, create_app
 from agent.settings import Settings
 from agent.wiring import Runtime, open_runtime
-from booking.clock import SystemClock
+from booking.clock import Clock, SystemClock
 
 CALLER_NUMBER = "+14155550101"
 BUSINESS_NUMBER = "+15550100100"
@@ -105,8 +106,14 @@ async def loopback_line(
     turn: TurnSettings | None = None,
     delays: Delays | None = None,
     businesses_file: Path | None = None,
+    clock: Clock | None = None,
+    calcom: FakeCalcom | None = None,
 ) -> AsyncIterator[Line]:
-    """Serve the app on a free port with fresh fakes and a fresh SQLite database under `workdir`."""
+    """Serve the app on a free port with fresh fakes and a fresh SQLite database under `workdir`.
+
+    With `calcom`, the business books into that fake Cal.com (through the real client) instead of
+    the embedded calendar; `clock` is the booking clock (the audio always runs in real time).
+    """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -125,11 +132,15 @@ async def loopback_line(
             twilio_auth_token=twilio.auth_token,
             twilio_api_base_url=twilio_server.url(),
             public_base_url=f"http://127.0.0.1:{port}",
+            calcom_api_key=calcom.api_key if calcom is not None else None,
             _env_file=None,
         )
-        async with open_runtime(settings) as runtime:
+        transport = httpx.MockTransport(calcom) if calcom is not None else None
+        async with open_runtime(settings, calcom_transport=transport) as runtime:
             live = LiveCalls()
-            app = create_app(runtime, clock=SystemClock(), turn=turn or TurnSettings(idle_secs=30), live=live)
+            app = create_app(
+                runtime, clock=clock or SystemClock(), turn=turn or TurnSettings(idle_secs=30), live=live
+            )
             config = uvicorn.Config(
                 app, lifespan="on", ws="websockets-sansio", log_config=None, ws_max_size=MAX_MESSAGE_BYTES
             )
