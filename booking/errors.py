@@ -20,6 +20,7 @@
         ├── VerificationRequired      verification_required the caller must prove the booking is theirs
         ├── VerificationFailed        verification_failed   wrong or expired code, or no way to verify
         ├── InvalidContact            invalid_contact       the name, email or phone cannot be used
+        ├── AlreadyBooked             already_booked        this person already has this service ahead
         └── LimitReached              limit_reached         too many bookings or changes in one call
 
 The conversation layer turns `code` into one spoken sentence (prompts/); `context` carries what a
@@ -135,6 +136,10 @@ class InvalidContact(Refusal):
     code = "invalid_contact"
 
 
+class AlreadyBooked(Refusal):
+    code = "already_booked"
+
+
 class LimitReached(Refusal):
     code = "limit_reached"
 
@@ -158,5 +163,6 @@ ALL_ERRORS: tuple[type[BookingError], ...] = (
     VerificationRequired,
     VerificationFailed,
     InvalidContact,
+    AlreadyBooked,
     LimitReached,
 )

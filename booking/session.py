@@ -35,6 +35,7 @@ from booking.consent import Consent, read_consent
 from booking.contact import parse_spoken_email, parse_spoken_phone
 from booking.dates import resolve
 from booking.errors import (
+    AlreadyBooked,
     BookingError,
     InvalidContact,
     LimitReached,
@@ -304,6 +305,7 @@ class CallSession:
             phone=_clean_phone(phone) if phone else self._caller.number,
             time_zone=self._zone.key,
         )
+        await self._refuse_duplicate(attendee, slot.service_key)
         await self._release_open("book")
         hold = await self._calendar.hold(slot)
         proposal = Proposal(
@@ -521,6 +523,21 @@ class CallSession:
         if state is None:
             raise UnknownProposal("this call made no such proposal", proposal_id=proposal_id)
         return state
+
+    async def _refuse_duplicate(self, attendee: Attendee, service_key: str) -> None:
+        """No second upcoming booking of the same service for the same person by mistake.
+
+        The refusal names no time or detail: the caller may not (yet) be who the email says.
+        """
+        now = self._clock.now()
+        found = await self._calendar.find(email=attendee.email, window=Window(now, now + _FIND_HORIZON))
+        if any(
+            b.service_key == service_key and b.status in ("accepted", "pending") and b.start > now
+            for b in found
+        ):
+            raise AlreadyBooked(
+                "an upcoming booking of this service exists for this email", service=service_key
+            )
 
     def _check_change_limit(self) -> None:
         if self._used.changes >= self._limits.changes:

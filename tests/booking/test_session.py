@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from booking.errors import (
+    AlreadyBooked,
     LimitReached,
     NotConfirmedByCaller,
     NoTimeUnderstood,
@@ -398,3 +399,15 @@ async def test_changes_per_call_are_limited(office: Practice) -> None:
         await session.confirm(proposal.id)
     with pytest.raises(LimitReached):
         await session.propose_cancellation(handle)
+
+
+async def test_no_second_booking_of_the_same_service_by_mistake(office: Practice) -> None:
+    """Someone who already has a cleaning ahead is offered a move, not a second cleaning."""
+    await book_for_jane(office)
+    session = office.session()
+    found = await session.check_availability("wednesday at 10", "cleaning")
+    with pytest.raises(AlreadyBooked):
+        await session.propose_booking(found.offers[0].slot_id, "Jane Doe", "jane@example.com")
+    emergency = await session.check_availability("wednesday at 10", "my tooth hurts")
+    proposal = await session.propose_booking(emergency.offers[0].slot_id, "Jane Doe", "jane@example.com")
+    assert proposal.kind == "book"
