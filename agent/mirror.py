@@ -24,8 +24,8 @@ from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from agent.calls import UTCDateTime
 from booking.models import BookingStatus
+from booking.sqltime import UTCDateTime
 
 __all__ = [
     "LIVE_STATUSES",

@@ -53,9 +53,9 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from agent.calls import UTCDateTime
 from agent.logs import mask_phone
 from booking.clock import Clock
+from booking.sqltime import UTCDateTime
 
 __all__ = [
     "Delivery",

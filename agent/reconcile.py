@@ -27,7 +27,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent.businesses import BusinessProfile, Directory
-from agent.calls import UTCDateTime
 from agent.mirror import MirroredBooking
 from agent.reminders import Notifier
 from agent.sms import normalise_phone
@@ -35,6 +34,7 @@ from agent.webhooks import CalcomEvents
 from booking.calendars.calcom import VERSIONS
 from booking.clock import Clock
 from booking.models import BookingStatus
+from booking.sqltime import UTCDateTime
 
 __all__ = ["ReconcileFailed", "ReconcileReport", "Reconciler", "create_schema", "metadata"]
 

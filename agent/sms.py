@@ -38,13 +38,13 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from agent.businesses import BusinessProfile, Directory
-from agent.calls import UTCDateTime
 from agent.errors import ConfigError
 from agent.logs import mask_phone
 from agent.outbox import Delivery, OutboxMessage, PermanentFailure, Skip, TransientFailure
 from agent.prompting import PROMPTS_DIR
 from booking.clock import Clock
 from booking.phrasing import ordinal
+from booking.sqltime import UTCDateTime
 
 __all__ = [
     "OPT_IN_KEYWORDS",

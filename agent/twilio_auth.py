@@ -26,8 +26,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from twilio.request_validator import RequestValidator
 
-from agent.calls import UTCDateTime
 from booking.clock import Clock
+from booking.sqltime import UTCDateTime
 
 TOKEN_TTL = timedelta(seconds=30)
 
