@@ -174,6 +174,42 @@ def bench(
     console.print(f"results written to {target}")
 
 
+@app.command("twilio-setup")
+def twilio_setup() -> None:
+    """Point every business number's voice and SMS webhooks at PUBLIC_BASE_URL."""
+    import httpx
+
+    from agent.twilio_setup import point_numbers
+
+    async def work(runtime: Runtime) -> int:
+        s = runtime.settings
+        needed = (
+            ("TWILIO_ACCOUNT_SID", s.twilio_account_sid),
+            ("TWILIO_AUTH_TOKEN", s.twilio_auth_token),
+            ("PUBLIC_BASE_URL", s.public_base_url),
+        )
+        missing = [name for name, value in needed if not value]
+        if missing:
+            raise ConfigError(f"twilio-setup needs {', '.join(missing)}.")
+        assert s.twilio_account_sid and s.twilio_auth_token and s.public_base_url
+        numbers = [n for business in runtime.directory for n in business.phone_numbers]
+        async with httpx.AsyncClient(base_url=str(s.twilio_api_base_url).rstrip("/")) as client:
+            results = await point_numbers(
+                client,
+                account_sid=s.twilio_account_sid,
+                auth_token=s.twilio_auth_token.get_secret_value(),
+                numbers=numbers,
+                public_base_url=str(s.public_base_url),
+            )
+        for result in results:
+            console.print(
+                f"{result.number}: {'ok' if result.done else 'not set'} — {result.detail}", markup=False
+            )
+        return 0 if results and all(r.done for r in results) else 1
+
+    raise typer.Exit(_with_runtime(work))
+
+
 webhooks_app = typer.Typer(help="Cal.com webhooks.", no_args_is_help=True)
 app.add_typer(webhooks_app, name="webhooks")
 

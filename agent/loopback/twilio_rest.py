@@ -105,6 +105,7 @@ class FakeTwilio:
     requests: list[RecordedRequest] = field(default_factory=list)
     messages: list[FakeMessage] = field(default_factory=list)
     call_updates: list[CallUpdate] = field(default_factory=list)
+    incoming_numbers: dict[str, dict[str, str]] = field(default_factory=dict)
     ended_calls: set[str] = field(default_factory=set)
     _faults: list[_Fault] = field(default_factory=list)
 
@@ -120,6 +121,20 @@ class FakeTwilio:
     def rate_limit_next(self, n: int = 1, *, path_suffix: str | None = None) -> None:
         """The next `n` matching requests get 429 Too Many Requests (code 20429), unprocessed."""
         self._faults.append(_Fault("rate_limit", n, 429, path_suffix))
+
+    def own_number(self, number: str) -> str:
+        """The account owns this phone number (an IncomingPhoneNumber); returns its PN sid."""
+        sid = "PN" + secrets.token_hex(16)
+        self.incoming_numbers[sid] = {
+            "sid": sid,
+            "account_sid": self.account_sid,
+            "phone_number": number,
+            "voice_url": "",
+            "voice_method": "POST",
+            "sms_url": "",
+            "sms_method": "POST",
+        }
+        return sid
 
     def opt_out(self, number: str) -> None:
         """The recipient texted STOP to Twilio: texts to them now fail with 21610."""
@@ -202,6 +217,32 @@ class FakeTwilio:
             if account != self.account_sid or found is None:
                 return _not_found(request.url.path)
             return JSONResponse(self._message_resource(found))
+
+        @app.get(prefix + "/IncomingPhoneNumbers.json")
+        async def list_numbers(account: str, request: Request) -> Response:
+            if account != self.account_sid:
+                return _not_found(request.url.path)
+            wanted = request.query_params.get("PhoneNumber")
+            found = [
+                n for n in self.incoming_numbers.values() if wanted is None or n["phone_number"] == wanted
+            ]
+            return JSONResponse({"incoming_phone_numbers": found, "page": 0, "page_size": 50})
+
+        @app.post(prefix + "/IncomingPhoneNumbers/{sid}.json")
+        async def update_number(account: str, sid: str, request: Request) -> Response:
+            number = self.incoming_numbers.get(sid)
+            if account != self.account_sid or number is None:
+                return _not_found(request.url.path)
+            form: dict[str, str] = request.state.form
+            for field_name, key in (
+                ("VoiceUrl", "voice_url"),
+                ("VoiceMethod", "voice_method"),
+                ("SmsUrl", "sms_url"),
+                ("SmsMethod", "sms_method"),
+            ):
+                if field_name in form:
+                    number[key] = form[field_name]
+            return JSONResponse(number)
 
         @app.post(prefix + "/Calls/{call_sid}.json")
         async def update_call(account: str, call_sid: str, request: Request) -> Response:
