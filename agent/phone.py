@@ -37,6 +37,7 @@ from pipecat.frames.frames import (
     FunctionCallResultProperties,
     InterruptionFrame,
     LLMContextFrame,
+    TranscriptionFrame,
     TTSSpeakFrame,
     TTSTextFrame,
 )
@@ -192,6 +193,43 @@ class CallerTurns(FrameProcessor):
         await self.push_frame(frame, direction)
 
 
+# Words a sentence does not end on: the caller is still going.
+_CONTINUES = frozenset(
+    {"and", "but", "so", "or", "um", "uh", "er", "because", "like", "the", "a", "an", "to", "at"}
+    | {"with", "for", "of", "my", "your", "is", "was", "if", "then"}
+)
+
+
+def sounds_finished(text: str) -> bool:
+    """The transcript reads as a finished sentence: terminal punctuation, no dangling word."""
+    stripped = text.strip()
+    if not stripped or stripped.endswith(("...", "…", ",")) or stripped[-1] not in ".?!":
+        return False
+    words = re.findall(r"[a-z']+", stripped.lower())
+    return bool(words) and words[-1] not in _CONTINUES
+
+
+class TranscriptAwareTurnStop(TurnAnalyzerUserTurnStopStrategy):
+    """Smart-Turn, plus the transcript as a second opinion.
+
+    Smart-Turn judges from audio alone; when it calls a short answer ("Yes, please.") unfinished,
+    the caller would wait out `incomplete_wait_secs`. Once the caller is silent and the transcript
+    reads as a finished sentence, the turn ends then. A caller who starts talking again before that
+    keeps the turn open, as before. (Uses the 1.14 strategy's turn state; pinned by the 1.14.x bound.)
+    """
+
+    async def _handle_transcription(self, frame: TranscriptionFrame) -> None:
+        await super()._handle_transcription(frame)  # type: ignore[no-untyped-call]
+        if (
+            self._vad_stopped
+            and not self._vad_user_speaking
+            and not self._turn_complete
+            and sounds_finished(self._text)
+        ):
+            self._turn_complete = True
+            await self._maybe_trigger_user_turn_stopped()  # type: ignore[no-untyped-call]
+
+
 class PhoneSerializer(TwilioFrameSerializer):
     """Twilio's serializer that survives garbage frames and does not hang up a transferred call."""
 
@@ -305,7 +343,7 @@ class PhoneCall:
             user_params=LLMUserAggregatorParams(
                 vad_analyzer=SileroVADAnalyzer(params=VADParams(stop_secs=self.turn.vad_stop_secs)),
                 user_turn_strategies=UserTurnStrategies(
-                    stop=[TurnAnalyzerUserTurnStopStrategy(turn_analyzer=turn_analyzer)]
+                    stop=[TranscriptAwareTurnStop(turn_analyzer=turn_analyzer)]
                 ),
                 user_idle_timeout=self.turn.idle_secs,
             ),
