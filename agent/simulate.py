@@ -4,8 +4,8 @@ Each run of a script gets a fresh world — the embedded calendar on a temporary
 the script's starting bookings, a clock pinned at the script's "now", an SMS outbox — so runs never
 disturb each other or the real database. A `Driver` decides who answers the caller's lines: the
 script's own assistant steps (replay: no model, no network; what `make demo` and CI run), the real
-model (`--live`), or, once the phone path lands, speech through `serve` (`--audio`). Whoever
-answers, the same expectations judge what the call left behind (`agent.expectations`).
+model (`--live`), or speech through the real phone server (`--audio`, `agent.simulate_audio`).
+Whoever answers, the same expectations judge what the call left behind (`agent.expectations`).
 
 Between turns a script can change the world the way real calls meet it: someone else books the
 offered time, or the calendar stops answering (`StageCalendar`).
@@ -20,7 +20,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -56,7 +56,7 @@ from agent.tools import Action
 from agent.wiring import local_calendar_config, open_conversation
 from booking.calendar import Calendar
 from booking.calendars.local import LocalCalendar, create_schema
-from booking.clock import FixedClock
+from booking.clock import Clock, FixedClock
 from booking.errors import BookingError, CalendarUnavailable, SlotTaken
 from booking.models import Attendee, Booking, BookingRequest, Hold, Service, Slot, Window
 from booking.session import CallerId
@@ -65,9 +65,9 @@ NO_KEY = (
     "simulate --live needs a language model: set OPENAI_API_KEY (and OPENAI_BASE_URL for a "
     "compatible server), or leave out --live to replay the scripts."
 )
-NO_AUDIO = (
-    "simulate --audio is not available yet: it needs the phone path (agent/phone); "
-    "leave out --audio to run the scripts as text."
+LIVE_AUDIO = (
+    "simulate --audio replays the scripts' own assistant steps through the phone path; "
+    "it cannot be combined with --live yet."
 )
 
 
@@ -168,7 +168,7 @@ class Stage:
 
     script: Script
     calendar: StageCalendar
-    clock: FixedClock
+    clock: Clock
     prompts: Prompts
     outbox: Outbox = field(default_factory=Outbox)
     others: list[str] = field(default_factory=list)
@@ -216,23 +216,32 @@ async def open_stage(script: Script, prompts: Prompts) -> AsyncIterator[Stage]:
             await create_schema(engine)
             clock = FixedClock(script.at(script.document.now))
             local = LocalCalendar(engine, local_calendar_config(script.business), clock)
-            stage = Stage(script, StageCalendar(local), clock, prompts)
-            for number, existing in enumerate(script.document.calendar.bookings):
-                attendee = Attendee(existing.name, existing.email, script.zone.key, existing.phone)
-                try:
-                    await stage.book(existing.service, script.at(existing.start), attendee)
-                except BookingError as error:
-                    raise ScriptInvalid(
-                        f"{script.path} is invalid at calendar.bookings.{number}: the calendar refused it "
-                        f"({error.code}: {error.message})."
-                    ) from error
-            yield stage
+            yield await set_stage(script, local, clock, prompts)
         finally:
             await engine.dispose()
 
 
+async def set_stage(script: Script, calendar: Calendar, clock: Clock, prompts: Prompts) -> Stage:
+    """The stage on `calendar` (fresh for this run), once it holds the script's starting bookings."""
+    stage = Stage(script, StageCalendar(calendar), clock, prompts)
+    for number, existing in enumerate(script.document.calendar.bookings):
+        attendee = Attendee(existing.name, existing.email, script.zone.key, existing.phone)
+        try:
+            await stage.book(existing.service, script.at(existing.start), attendee)
+        except BookingError as error:
+            raise ScriptInvalid(
+                f"{script.path} is invalid at calendar.bookings.{number}: the calendar refused it "
+                f"({error.code}: {error.message})."
+            ) from error
+    return stage
+
+
 class Call(Protocol):
-    """One call in progress, however the caller's lines reach the receptionist."""
+    """One call in progress on its stage, however the caller's lines reach the receptionist."""
+
+    stage: Stage
+    latency: float | None
+    """Seconds from the caller's last word to the agent's first sound in the last turn, if measured."""
 
     async def greet(self) -> str: ...
 
@@ -248,7 +257,9 @@ class Driver(Protocol):
     scripted: bool
     """The script's assistant steps are played, and must fit the call exactly."""
 
-    def open(self, stage: Stage) -> Call: ...
+    def open(self, script: Script, prompts: Prompts) -> AbstractAsyncContextManager[Call]:
+        """A call on a fresh stage for one run of `script`, torn down on leaving."""
+        ...
 
 
 @dataclass
@@ -258,6 +269,7 @@ class TextCall:
     conversation: Conversation
     stage: Stage
     replay: bool
+    latency: float | None = None
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
     async def greet(self) -> str:
@@ -266,7 +278,9 @@ class TextCall:
     async def hear(self, turn: Turn, line: str) -> Reply:
         if not self.replay:
             return await self.conversation.hear(line)
-        plan = ScriptedLLM([*(self._planned(step) for step in turn.agent), _no_more_steps])
+        plan = ScriptedLLM(
+            [*(planned_step(step, self.stage, self._ids) for step in turn.agent), _no_more_steps]
+        )
         self.conversation.llm = plan
         reply = await self.conversation.hear(line)
         unused = len(plan.turns) - 1
@@ -277,23 +291,22 @@ class TextCall:
     async def end(self) -> None:
         await self.conversation.end()
 
-    def _planned(self, step: Step) -> PlannedTurn:
-        def turn(messages: Sequence[dict[str, Any]]) -> AssistantTurn:
-            results = [json.loads(m["content"]) for m in messages if m["role"] == "tool"]
-            codes = self.stage.outbox.codes
-            return AssistantTurn(
-                text=None if step.say is None else resolve(step.say, results, codes),
-                tool_calls=tuple(
-                    ToolCall(
-                        f"call_{next(self._ids)}",
-                        call.tool,
-                        resolve_arguments(call.arguments, results, codes),
-                    )
-                    for call in step.calls
-                ),
-            )
 
-        return turn
+def planned_step(step: Step, stage: Stage, ids: itertools.count[int]) -> PlannedTurn:
+    """A script's assistant step as the model's answer: references filled from the messages' tool results."""
+
+    def turn(messages: Sequence[dict[str, Any]]) -> AssistantTurn:
+        results = [json.loads(m["content"]) for m in messages if m["role"] == "tool"]
+        codes = stage.outbox.codes
+        return AssistantTurn(
+            text=None if step.say is None else resolve(step.say, results, codes),
+            tool_calls=tuple(
+                ToolCall(f"call_{next(ids)}", call.tool, resolve_arguments(call.arguments, results, codes))
+                for call in step.calls
+            ),
+        )
+
+    return turn
 
 
 def _no_more_steps(messages: Sequence[dict[str, Any]]) -> AssistantTurn:
@@ -306,8 +319,10 @@ class ReplayDriver:
     name = "replay"
     scripted = True
 
-    def open(self, stage: Stage) -> Call:
-        return TextCall(stage.conversation(ScriptedLLM([])), stage, replay=True)
+    @asynccontextmanager
+    async def open(self, script: Script, prompts: Prompts) -> AsyncIterator[Call]:
+        async with open_stage(script, prompts) as stage:
+            yield TextCall(stage.conversation(ScriptedLLM([])), stage, replay=True)
 
 
 @dataclass
@@ -318,8 +333,10 @@ class LiveDriver:
     name: str = "live"
     scripted: bool = False
 
-    def open(self, stage: Stage) -> Call:
-        return TextCall(stage.conversation(self.llm), stage, replay=False)
+    @asynccontextmanager
+    async def open(self, script: Script, prompts: Prompts) -> AsyncIterator[Call]:
+        async with open_stage(script, prompts) as stage:
+            yield TextCall(stage.conversation(self.llm), stage, replay=False)
 
 
 def live_driver(settings: Settings) -> LiveDriver:
@@ -430,8 +447,8 @@ async def run_script(script: Script, driver: Driver, prompts: Prompts) -> RunRes
     """One run of a script on a fresh stage, judged. A call that crashes fails; the run goes on."""
     started = time.perf_counter()
     log = _Log()
-    async with open_stage(script, prompts) as stage:
-        call = driver.open(stage)
+    async with driver.open(script, prompts) as call:
+        stage = call.stage
         try:
             action = await _play(script, driver, stage, call, log)
             if script.document.hangup or action is not None:
@@ -467,6 +484,8 @@ async def _play(script: Script, driver: Driver, stage: Stage, call: Call, log: _
         line = resolve(turn.caller, log.results, stage.outbox.codes)
         log.say("caller", line)
         reply = await call.hear(turn, line)
+        if call.latency is not None:
+            log.say("world", f"the agent is heard {call.latency:.2f} s after the caller stops")
         log.reply(reply)
         if reply.action is not None:
             unheard = len(turns) - log.turns
@@ -519,12 +538,24 @@ def run_simulate(paths: Sequence[Path], options: Options, settings: Settings, co
     """The `simulate` command: 0 when every script passed, 1 when any failed.
 
     No paths means the shipped scripts (`fixtures/calls`). A script that does not load, `--live`
-    without a key, or `--audio` raise a `RuntimeFailure` (exit code 2) before anything runs.
+    without a key, or `--audio` with `--live` raise a `RuntimeFailure` (exit code 2) before anything
+    runs. With `--audio`, scripts the phone path cannot stage are listed as skipped, not run.
     """
-    if options.audio:
-        raise ConfigError(NO_AUDIO)
+    if options.audio and options.live:
+        raise ConfigError(LIVE_AUDIO)
     scripts = [load_script(path) for path in script_paths(paths or [SHIPPED_SCRIPTS])]
-    driver: Driver = live_driver(settings) if options.live else ReplayDriver()
+    driver: Driver
+    if options.audio:
+        # The phone path (uvicorn, Pipecat) loads only when asked for; it also imports this module.
+        from agent.simulate_audio import AudioDriver, audio_unsupported
+
+        driver = AudioDriver()
+        for script in scripts:
+            if (reason := audio_unsupported(script)) is not None:
+                console.print(f"skipped in audio: {script.name} ({reason})", markup=False, highlight=False)
+        scripts = [script for script in scripts if audio_unsupported(script) is None]
+    else:
+        driver = live_driver(settings) if options.live else ReplayDriver()
     # The transcripts show what INFO logs would ("tool refused: ..."); keep stderr for real trouble.
     setup_logging(settings.log_level if settings.log_level in ("TRACE", "DEBUG") else "WARNING")
     progress = Progress(

@@ -6,7 +6,8 @@ import io
 import json
 import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,18 @@ from rich.console import Console
 
 from agent.conversation import Reply
 from agent.errors import RuntimeFailure
-from agent.prompting import load_prompts
-from agent.scripts import SHIPPED_SCRIPTS, ScriptInvalid, Turn, UnresolvedReference, load_script, resolve
+from agent.prompting import Prompts, load_prompts
+from agent.scripts import (
+    SHIPPED_SCRIPTS,
+    Script,
+    ScriptInvalid,
+    Turn,
+    UnresolvedReference,
+    load_script,
+    resolve,
+)
 from agent.settings import Settings, load_settings
-from agent.simulate import Call, Options, ReplayDriver, Stage, run_script, run_simulate
+from agent.simulate import Call, Options, ReplayDriver, Stage, open_stage, run_script, run_simulate
 
 SHIPPED = sorted(SHIPPED_SCRIPTS.glob("*.yaml"))
 
@@ -124,9 +133,13 @@ class _DroppedLine:
 
     name = "dropped"
     scripted = False
+    stage: Stage
+    latency: float | None = None
 
-    def open(self, stage: Stage) -> Call:
-        return self
+    @asynccontextmanager
+    async def open(self, script: Script, prompts: Prompts) -> AsyncIterator[Call]:
+        async with open_stage(script, prompts) as self.stage:
+            yield self
 
     async def greet(self) -> str:
         return "Hello?"
@@ -301,11 +314,11 @@ def test_live_without_a_key_is_one_sentence_and_exit_2() -> None:
     assert str(raised.value).startswith("simulate --live needs a language model: set OPENAI_API_KEY")
 
 
-def test_audio_is_not_available_yet_and_exit_2() -> None:
-    """`--audio` says in one sentence that the phone path is not there yet."""
+def test_audio_with_live_is_one_sentence_and_exit_2() -> None:
+    """`--audio` replays the scripts' steps through the phone path; with `--live` it says it cannot."""
     with pytest.raises(RuntimeFailure) as raised:
-        simulate([SHIPPED_SCRIPTS], Options(audio=True))
-    assert raised.value.exit_code == 2 and "not available yet" in str(raised.value)
+        simulate([SHIPPED_SCRIPTS], Options(audio=True, live=True))
+    assert raised.value.exit_code == 2 and "cannot be combined with --live" in str(raised.value)
 
 
 def test_missing_paths_are_exit_2(tmp_path: Path) -> None:

@@ -9,8 +9,13 @@ from agent.phone import sounds_finished
 
 @pytest.mark.parametrize(
     "text",
-    ["Yes, please.", "My name is Jane Doe, that's jane at example dot com.", "Can I talk to a real person?",
-     "That's all, thank you. Goodbye!", "Tuesday."],
+    [
+        "Yes, please.",
+        "My name is Jane Doe, that's jane at example dot com.",
+        "Can I talk to a real person?",
+        "That's all, thank you. Goodbye!",
+        "Tuesday.",
+    ],
 )
 def test_finished_sentences(text: str) -> None:
     """A transcript ending a sentence ends the caller's turn."""
@@ -19,8 +24,16 @@ def test_finished_sentences(text: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["I'd like to book a cleaning and", "My email is...", "So I was thinking, um.", "Next Tuesday at", "",
-     "Could you book me for the", "I need it for my…", "well, I guess,"],
+    [
+        "I'd like to book a cleaning and",
+        "My email is...",
+        "So I was thinking, um.",
+        "Next Tuesday at",
+        "",
+        "Could you book me for the",
+        "I need it for my…",
+        "well, I guess,",
+    ],
 )
 def test_unfinished_thoughts_keep_the_turn_open(text: str) -> None:
     """A dangling word, a trailing ellipsis or no final punctuation means the caller is still going."""
