@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from booking.sqltime import UTCDateTime
+from booking.sql import UTCDateTime, create_tables
 
 EventKind = Literal["caller", "agent", "tool_call", "tool_result", "turn_latency", "note"]
 Outcome = Literal["booked", "pending", "rescheduled", "cancelled", "transferred", "no_booking", "failed"]
@@ -103,8 +103,7 @@ class CallStore:
 
     async def create_schema(self) -> None:
         """Create the tables that do not exist yet (idempotent; runs at every start-up)."""
-        async with self._engine.begin() as connection:
-            await connection.run_sync(metadata.create_all)
+        await create_tables(self._engine, metadata)
 
     async def start_call(
         self,

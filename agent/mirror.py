@@ -25,7 +25,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from booking.models import BookingStatus
-from booking.sqltime import UTCDateTime
+from booking.sql import UTCDateTime, create_tables
 
 __all__ = [
     "LIVE_STATUSES",
@@ -74,8 +74,7 @@ _COMPARED = (
 
 
 async def create_schema(engine: AsyncEngine) -> None:
-    async with engine.begin() as connection:
-        await connection.run_sync(metadata.create_all)
+    await create_tables(engine, metadata)
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,7 +55,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from agent.logs import mask_phone
 from booking.clock import Clock
-from booking.sqltime import UTCDateTime
+from booking.sql import UTCDateTime, create_tables
 
 __all__ = [
     "Delivery",
@@ -104,8 +104,7 @@ outbox_messages = Table(
 
 async def create_schema(engine: AsyncEngine) -> None:
     """Create the outbox table if it does not exist (idempotent; runs at every start-up)."""
-    async with engine.begin() as connection:
-        await connection.run_sync(metadata.create_all)
+    await create_tables(engine, metadata)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,7 @@ from agent.webhooks import CalcomEvents
 from booking.calendars.calcom import VERSIONS
 from booking.clock import Clock
 from booking.models import BookingStatus
-from booking.sqltime import UTCDateTime
+from booking.sql import UTCDateTime, create_tables
 
 __all__ = ["ReconcileFailed", "ReconcileReport", "Reconciler", "create_schema", "metadata"]
 
@@ -60,8 +60,7 @@ reconcile_state = Table(
 
 
 async def create_schema(engine: AsyncEngine) -> None:
-    async with engine.begin() as connection:
-        await connection.run_sync(metadata.create_all)
+    await create_tables(engine, metadata)
 
 
 class ReconcileFailed(Exception):

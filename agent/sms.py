@@ -44,7 +44,7 @@ from agent.outbox import Delivery, OutboxMessage, PermanentFailure, Skip, Transi
 from agent.prompting import PROMPTS_DIR
 from booking.clock import Clock
 from booking.phrasing import ordinal
-from booking.sqltime import UTCDateTime
+from booking.sql import UTCDateTime, create_tables
 
 __all__ = [
     "OPT_IN_KEYWORDS",
@@ -301,8 +301,7 @@ sms_opt_outs = Table(
 
 
 async def create_schema(engine: AsyncEngine) -> None:
-    async with engine.begin() as connection:
-        await connection.run_sync(metadata.create_all)
+    await create_tables(engine, metadata)
 
 
 class OptOuts:

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from twilio.request_validator import RequestValidator
 
 from booking.clock import Clock
-from booking.sqltime import UTCDateTime
+from booking.sql import UTCDateTime, create_tables
 
 TOKEN_TTL = timedelta(seconds=30)
 
@@ -85,8 +85,7 @@ class StreamTokens:
         self._ttl = ttl
 
     async def create_schema(self) -> None:
-        async with self._engine.begin() as connection:
-            await connection.run_sync(metadata.create_all)
+        await create_tables(self._engine, metadata)
 
     def mint(
         self,

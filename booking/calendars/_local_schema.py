@@ -26,16 +26,13 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    text,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.schema import CreateIndex, CreateTable
 
-from booking.sqltime import UTCDateTime
+from booking.sql import UTCDateTime, create_tables
 
 CELL = timedelta(minutes=5)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_SCHEMA_LOCK_KEY = 0x6361_6C5F  # "cal_": serialises create_schema between PostgreSQL processes
 
 
 metadata = MetaData()
@@ -95,16 +92,5 @@ def cells(start: datetime, end: datetime) -> list[int]:
 
 
 async def create_schema(engine: AsyncEngine) -> None:
-    """Create the `cal_` tables if missing; safe when several processes start at the same moment.
-
-    `IF NOT EXISTS` on every statement, because `metadata.create_all` checks first and creates
-    second, and a second SQLite process can slip in between; PostgreSQL additionally takes a lock,
-    as two concurrent `CREATE TABLE IF NOT EXISTS` can still collide there.
-    """
-    async with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
-        for table in metadata.sorted_tables:
-            await connection.execute(CreateTable(table, if_not_exists=True))
-            for index in sorted(table.indexes, key=lambda index: str(index.name)):
-                await connection.execute(CreateIndex(index, if_not_exists=True))
+    """Create the `cal_` tables if missing; safe when several processes start at the same moment."""
+    await create_tables(engine, metadata)

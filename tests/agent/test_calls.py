@@ -148,9 +148,10 @@ async def test_several_server_processes_share_postgres() -> None:
     ]
     async with asyncio.timeout(60):
         assert [await p.wait() for p in processes] == [0, 0]
-    store = CallStore(engine)
-    records = await store.recent_calls(limit=100)
-    await engine.dispose()
+    try:
+        records = await CallStore(engine).recent_calls(limit=100)
+    finally:
+        await engine.dispose()
     assert sorted(r.call_sid for r in records) == sorted(
         f"CA-{t}-{n}" for t in ("p1", "p2") for n in range(25)
     )
