@@ -158,20 +158,21 @@ def slots(
 
 @app.command()
 def bench(
-    quick: Annotated[bool, typer.Option("--quick", help="A short run, for smoke tests.")] = False,
-    output: Annotated[Path | None, typer.Option(help="Results file (default bench/results.json).")] = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="A short run (about 40 s), for smoke tests.")
+    ] = False,
+    output: Annotated[
+        Path | None, typer.Option(help="Results file (default bench/results.json); the chart goes beside it.")
+    ] = None,
 ) -> None:
-    """Measure date resolution (turn latency and capacity arrive with the benchmarks issue)."""
-    from agent.bench import RESULTS, run
+    """Measure turn latency (ours vs bare Pipecat), a tool turn, call capacity and date resolution."""
+    from agent.bench import CHART_NAME, RESULTS, print_summary, run
 
+    setup_logging("WARNING")
     target = output or RESULTS
     results = run(quick, target)
-    dates = results["dates"]
-    console.print(
-        f"date resolution: {dates['phrases']} phrases x {dates['rounds']} rounds, "
-        f"p50 {dates['p50_us']} µs, p99 {dates['p99_us']} µs (target p50 <= 100, p99 <= 1000)"
-    )
-    console.print(f"results written to {target}")
+    print_summary(results, console)
+    console.print(f"results written to {target} and {target.parent / CHART_NAME}")
 
 
 @app.command("twilio-setup")

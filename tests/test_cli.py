@@ -112,15 +112,6 @@ def test_chat_without_a_key_says_what_is_missing(tmp_path: Path) -> None:
     assert "set OPENAI_API_KEY" in result.stdout
 
 
-def test_bench_quick_reports_date_resolution(tmp_path: Path) -> None:
-    """`bench --quick` runs and writes the date-resolution numbers."""
-    output = tmp_path / "results.json"
-    result = run_cli(tmp_path, "bench", "--quick", "--output", str(output))
-    assert result.returncode == 0, result.stderr
-    dates = json.loads(output.read_text())["dates"]
-    assert dates["phrases"] > 40 and 0 < dates["p50_us"] <= dates["p99_us"]
-
-
 def test_every_command_is_listed(tmp_path: Path) -> None:
     """The one CLI offers serve, chat, simulate, slots, bench and doctor."""
     result = run_cli(tmp_path, "--help")

@@ -86,7 +86,7 @@ class Line:
         )
 
 
-class _ReadyServer(uvicorn.Server):
+class ReadyServer(uvicorn.Server):
     """uvicorn in the test's own loop (the app shares its database engine), telling when it listens."""
 
     def __init__(self, config: uvicorn.Config) -> None:
@@ -144,7 +144,7 @@ async def loopback_line(
             config = uvicorn.Config(
                 app, lifespan="on", ws="websockets-sansio", log_config=None, ws_max_size=MAX_MESSAGE_BYTES
             )
-            server = _ReadyServer(config)
+            server = ReadyServer(config)
             serving = asyncio.create_task(server.serve(sockets=[sock]))
             try:
                 await asyncio.wait_for(server.ready.wait(), timeout=10)

@@ -1,0 +1,495 @@
+"""Whole calls for the benchmark: fake Twilio callers streaming real speech, measured from both ends.
+
+The caller measures what a person would feel: from its last speech frame to the first voiced agent
+audio it receives (`FakeTwilioCaller.latencies`). The server tells how long turn detection held the
+turn: Pipecat's `UserBotLatencyObserver` breakdown, whose `setting`-owned contributions are the VAD
+silence wait and Smart-Turn's verdict (or its 1.2 s "incomplete" wait). That wait is not fixed, so
+it is subtracted per turn rather than assumed: overhead = latency - service delays - that wait.
+
+Our path runs through `loopback_line` (the real server, signature checks, tools, session, call
+record); the baseline through `agent.bench_bare`. Our `PhoneCall` keeps its latency observer to
+itself, so `capture_breakdowns()` wraps its class for the length of a run to read the breakdown
+per call; nothing in the runtime changes.
+
+The callers run in a process of their own (`_callers_process`): in the server's loop they would
+share its one core and bill it for their own JSON and base64, which at 10 calls doubled the measured
+latency. CPU is then this process's CPU time minus the fake services' threads (the fake OpenAI and
+Twilio REST servers): the server, its pipelines and their VAD and Smart-Turn threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import multiprocessing
+import statistics
+import tempfile
+import threading
+import time
+import wave
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from unittest import mock
+
+import numpy as np
+import openai
+import psutil
+from pipecat.observers.user_bot_latency_observer import (
+    LatencyBreakdown,
+    LatencyOwnerKind,
+    MeasuredFrom,
+    UserBotLatencyObserver,
+)
+
+import agent.phone
+from agent.bench_bare import GREETING, bare_line
+from agent.llm import AssistantTurn, PlannedTurn, ToolCall
+from agent.loopback.calcom_api import FakeCalcom, FakeEventType
+from agent.loopback.line import loopback_line
+from agent.loopback.openai_api import Delays, FakeOpenAI
+from agent.loopback.twilio_caller import FakeTwilioCaller
+from agent.phone import PhoneCall, TurnSettings
+from booking.clock import SystemClock
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+AUDIO = REPO_ROOT / "fixtures" / "audio"
+PLAIN_WAVS = ("hello.wav", "book_cleaning.wav")
+PLAIN_TRANSCRIPTS = ("Hello?", "Hi, I'd like to book a cleaning next Tuesday morning.")
+# A gap between two agent audio messages longer than this is the caller's turn, not an underrun.
+UTTERANCE_BOUNDARY_SECS = 0.5
+FAKE_THREADS = ("served-app",)
+# One business for every bench call: a short greeting (the same the bare pipeline says) keeps calls
+# short; the event type id is the fake Cal.com's, for the tool turn.
+BUSINESS_YAML = f"""\
+businesses:
+  - id: bench-dental
+    name: Bench Dental
+    phone_numbers: ["+15550100100"]
+    time_zone: America/New_York
+    greeting: "{GREETING}"
+    transfer_number: "+15550100199"
+    services:
+      - key: cleaning
+        name: teeth cleaning
+        synonyms: [cleaning, checkup]
+        duration_minutes: 30
+        event_type_id: 7
+    hours:
+      monday: ["08:00-17:00"]
+      tuesday: ["08:00-17:00"]
+      wednesday: ["08:00-17:00"]
+      thursday: ["08:00-17:00"]
+      friday: ["08:00-17:00"]
+"""
+
+CallPath = Literal["ours", "bare"]
+
+
+@dataclass
+class TurnSample:
+    """One answered caller turn."""
+
+    latency_ms: float
+    turn_wait_ms: float | None  # VAD silence + Smart-Turn, from the server's breakdown
+    overhead_ms: float | None  # latency - service delays - turn wait, split into the three below
+    vad_lag_ms: float | None  # caller's speech end -> where the VAD placed it (latency - server total)
+    service_excess_ms: float | None  # service parts beyond the fakes' fixed delays: clients, HTTP
+    pipeline_ms: float | None  # Pipecat's own frame passing, as the breakdown names it
+
+
+@dataclass
+class CallRun:
+    """N concurrent calls on one path: per-turn samples, audio gaps, CPU and memory."""
+
+    path: CallPath
+    calls: int
+    turns: list[TurnSample] = field(default_factory=list)
+    max_gap_ms: float = 0.0
+    gaps_over_40ms: int = 0
+    failed_calls: int = 0
+    errors: list[str] = field(default_factory=list)  # distinct reasons calls failed
+    cpu_core_fraction: float = 0.0  # CPU seconds of the server (fakes excluded) per wall second
+    rss_mib_start: float = 0.0
+    rss_mib_peak: float = 0.0
+    wall_secs: float = 0.0
+
+
+def turn_wait_ms(breakdown: LatencyBreakdown) -> float:
+    """Milliseconds turn detection held the turn: the setting-owned parts (VAD stop, Smart-Turn wait)."""
+    return 1000 * sum(
+        c.duration_secs for c in breakdown.contributions if c.owner_kind == LatencyOwnerKind.SETTING
+    )
+
+
+def delays_ms(delays: Delays) -> float:
+    return 1000 * (delays.stt + delays.llm_first_token + delays.tts_first_byte)
+
+
+def overhead_ms(latency_ms: float, delays: Delays, wait_ms: float) -> float:
+    """The runtime's own share of a turn: what the caller felt minus the services and the turn wait."""
+    return latency_ms - delays_ms(delays) - wait_ms
+
+
+def sample(latency_secs: float, breakdown: LatencyBreakdown | None, delays: Delays) -> TurnSample:
+    """One turn's numbers; without a server breakdown only the caller's latency is known."""
+    latency = 1000 * latency_secs
+    if breakdown is None:
+        return TurnSample(round(latency, 1), None, None, None, None, None)
+
+    def owned(kind: LatencyOwnerKind) -> float:
+        return 1000 * sum(c.duration_secs for c in breakdown.contributions if c.owner_kind == kind)
+
+    wait = turn_wait_ms(breakdown)
+    return TurnSample(
+        latency_ms=round(latency, 1),
+        turn_wait_ms=round(wait, 1),
+        overhead_ms=round(overhead_ms(latency, delays, wait), 1),
+        vad_lag_ms=round(latency - 1000 * breakdown.total_secs, 1),
+        service_excess_ms=round(owned(LatencyOwnerKind.SERVICE) - delays_ms(delays), 1),
+        pipeline_ms=round(owned(LatencyOwnerKind.PIPELINE) + owned(LatencyOwnerKind.BOT), 1),
+    )
+
+
+def audio_gaps_ms(media: list[tuple[float, int]], sample_rate: int = 8000) -> list[float]:
+    """Underruns the caller would hear: arrivals after the audio received so far had finished playing.
+
+    `media` is (arrival, μ-law bytes) per message. Playback is simulated like Twilio's buffer (each
+    message plays after the previous one); a pause
+    longer than `UTTERANCE_BOUNDARY_SECS` is the end of an utterance, not a gap.
+    """
+    gaps: list[float] = []
+    playing_until: float | None = None
+    for at, size in media:
+        if playing_until is not None and at > playing_until:
+            gap = at - playing_until
+            if gap < UTTERANCE_BOUNDARY_SECS:
+                gaps.append(1000 * gap)
+        start = at if playing_until is None else max(playing_until, at)
+        playing_until = start + size / sample_rate
+    return gaps
+
+
+def match_breakdowns(
+    record: CallerRecord, breakdowns: list[LatencyBreakdown], clock_offset: float
+) -> list[LatencyBreakdown | None]:
+    """For each answered caller turn, the server breakdown that started nearest its speech end.
+
+    `clock_offset` converts the caller's `time.monotonic()` to the observer's `time.time()`.
+    """
+    turns = [b for b in breakdowns if b.measured_from == MeasuredFrom.USER_SILENCE and b.user_turn_start_time]
+    matched: list[LatencyBreakdown | None] = []
+    for speech_ended_at, _ in record.turns:
+        ended = speech_ended_at + clock_offset
+        best = min(turns, key=lambda b: abs((b.user_turn_start_time or 0) - ended), default=None)
+        close = best is not None and abs((best.user_turn_start_time or 0) - ended) < 1.0
+        matched.append(best if close else None)
+    return matched
+
+
+@contextmanager
+def capture_breakdowns() -> Iterator[dict[str, list[LatencyBreakdown]]]:
+    """While open, every `PhoneCall` also reports its latency breakdowns, by CallSid."""
+    by_call: dict[str, list[LatencyBreakdown]] = {}
+    created: list[UserBotLatencyObserver] = []
+
+    class Observer(UserBotLatencyObserver):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            created.append(self)
+
+    original = PhoneCall._build
+
+    def build(call: PhoneCall) -> Any:
+        worker = original(call)
+        sink = by_call.setdefault(call.call_sid, [])
+
+        async def on_breakdown(_: Any, breakdown: LatencyBreakdown) -> None:
+            sink.append(breakdown)
+
+        created[-1].add_event_handler("on_latency_breakdown", on_breakdown)
+        return worker
+
+    with (
+        mock.patch.object(agent.phone, "UserBotLatencyObserver", Observer),
+        mock.patch.object(PhoneCall, "_build", build),
+    ):
+        yield by_call
+
+
+def _server_cpu_secs(process: psutil.Process) -> float:
+    """CPU seconds of this process, leaving out the fake services' threads."""
+    fakes = {t.native_id for t in threading.enumerate() if t.name in FAKE_THREADS}
+    return float(sum(t.user_time + t.system_time for t in process.threads() if t.id not in fakes))
+
+
+@dataclass(frozen=True)
+class CallerSpec:
+    """Where and how one fake caller dials in; crosses into the callers' process."""
+
+    url: str
+    headers: dict[str, str]
+    call_sid: str
+    account_sid: str
+    start_after_secs: float
+
+
+@dataclass
+class CallerRecord:
+    """What one caller measured (monotonic times are system-wide, so they compare across processes)."""
+
+    call_sid: str
+    turns: list[tuple[float, float]] = field(default_factory=list)  # (speech end, latency)
+    media: list[tuple[float, int]] = field(default_factory=list)  # (arrival, μ-law bytes)
+    error: str | None = None
+
+
+def record_of(caller: FakeTwilioCaller) -> CallerRecord:
+    return CallerRecord(
+        caller.call_sid,
+        [(t.speech_ended_at, t.latency) for t in caller.turns if t.speech_ended_at and t.latency is not None],
+        [(m.at, len(m.audio)) for m in caller.received("media")],
+    )
+
+
+async def _talk(spec: CallerSpec, wavs: tuple[str, ...]) -> CallerRecord:
+    await asyncio.sleep(spec.start_after_secs)
+    caller = FakeTwilioCaller(
+        spec.url, headers=spec.headers, call_sid=spec.call_sid, account_sid=spec.account_sid
+    )
+    try:
+        async with caller:
+            await caller.wait_until_silent(timeout_seconds=30)
+            for wav in wavs:
+                await caller.say(AUDIO / wav)
+                await caller.wait_until_silent(timeout_seconds=30)
+    except Exception as error:
+        return CallerRecord(spec.call_sid, error=f"{type(error).__name__}: {error}"[:200])
+    return record_of(caller)
+
+
+def _callers_process(specs: list[CallerSpec], wavs: tuple[str, ...]) -> list[CallerRecord]:
+    """In a process of their own, so the server's CPU and loop are the server's alone."""
+
+    async def all_calls() -> list[CallerRecord]:
+        return list(await asyncio.gather(*(_talk(spec, wavs) for spec in specs)))
+
+    return asyncio.run(all_calls())
+
+
+async def _run_calls(
+    specs: list[CallerSpec],
+    breakdowns: dict[str, list[LatencyBreakdown]],
+    run: CallRun,
+    wavs: tuple[str, ...],
+    delays: Delays,
+) -> None:
+    """The calls of `specs` from a separate callers' process; measures this (the server's) process."""
+    process = psutil.Process()
+    clock_offset = time.time() - time.monotonic()
+    rss_peak = rss_start = process.memory_info().rss
+
+    async def sample_memory() -> None:
+        nonlocal rss_peak
+        while True:
+            rss_peak = max(rss_peak, process.memory_info().rss)
+            await asyncio.sleep(0.25)
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        # Start the process (imports) before the clock starts.
+        await asyncio.get_running_loop().run_in_executor(pool, _callers_process, [], wavs)
+        sampler = asyncio.create_task(sample_memory())
+        cpu_start, wall_start = _server_cpu_secs(process), time.monotonic()
+        records = await asyncio.get_running_loop().run_in_executor(pool, _callers_process, specs, wavs)
+        run.wall_secs = time.monotonic() - wall_start
+        run.cpu_core_fraction = (_server_cpu_secs(process) - cpu_start) / run.wall_secs
+        sampler.cancel()
+    run.rss_mib_start, run.rss_mib_peak = rss_start / 2**20, rss_peak / 2**20
+    run.failed_calls = sum(r.error is not None for r in records)
+    run.errors = sorted({r.error for r in records if r.error is not None})
+    gaps: list[float] = []
+    for record in records:
+        gaps += audio_gaps_ms(record.media)
+        matched = match_breakdowns(record, breakdowns.get(record.call_sid, []), clock_offset)
+        run.turns += [
+            sample(latency, breakdown, delays)
+            for (_, latency), breakdown in zip(record.turns, matched, strict=True)
+        ]
+    run.max_gap_ms = round(max(gaps, default=0.0), 1)
+    run.gaps_over_40ms = sum(g > 40 for g in gaps)
+
+
+def _sid(index: int) -> str:
+    return f"CA{index:032x}"
+
+
+async def run_ours(
+    calls: int, delays: Delays, turn: TurnSettings, stagger_secs: float, wavs: int = len(PLAIN_WAVS)
+) -> CallRun:
+    """`calls` calls through our phone path, started `stagger_secs` apart, each saying `wavs` WAVs."""
+    run = CallRun("ours", calls)
+    transcripts = list(PLAIN_TRANSCRIPTS[:wavs]) * calls
+    with tempfile.TemporaryDirectory(prefix="bench-") as name:
+        workdir = Path(name)
+        (workdir / "business.yaml").write_text(BUSINESS_YAML)
+        async with loopback_line(workdir, [], transcripts, turn, delays, workdir / "business.yaml") as line:
+            with capture_breakdowns() as breakdowns:
+                specs = []
+                for index in range(calls):
+                    caller = line.caller(await line.ring(_sid(index)), _sid(index))
+                    specs.append(
+                        CallerSpec(
+                            caller.url,
+                            caller.headers,
+                            caller.call_sid,
+                            caller.account_sid,
+                            index * stagger_secs,
+                        )
+                    )
+                await _run_calls(specs, breakdowns, run, PLAIN_WAVS[:wavs], delays)
+                await line.calls_finished()
+    return run
+
+
+async def run_bare(
+    calls: int, delays: Delays, turn: TurnSettings, stagger_secs: float, wavs: int = len(PLAIN_WAVS)
+) -> CallRun:
+    """The same calls through the bare Pipecat baseline."""
+    run = CallRun("bare", calls)
+    transcripts = list(PLAIN_TRANSCRIPTS[:wavs]) * calls
+    async with bare_line([], transcripts, turn, delays) as line:
+        specs = []
+        for index in range(calls):
+            caller = line.caller(_sid(index))
+            specs.append(
+                CallerSpec(
+                    caller.url, caller.headers, caller.call_sid, caller.account_sid, index * stagger_secs
+                )
+            )
+        await _run_calls(specs, line.breakdowns, run, PLAIN_WAVS[:wavs], delays)
+    return run
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The q-th percentile (0-100) by linear interpolation; None for no values."""
+    return float(np.percentile(values, q)) if values else None
+
+
+WHEN = "next Tuesday afternoon"
+
+
+@dataclass
+class ToolTurnRun:
+    """A plain turn and then "what do you have next Tuesday afternoon?" answered from Cal.com."""
+
+    plain: TurnSample | None
+    tool: TurnSample | None
+    slots_requests_on_critical_path: int
+    slots_requests_total: int
+
+
+def _last_spoken(messages: Sequence[dict[str, Any]]) -> AssistantTurn:
+    tool = next(m for m in reversed(messages) if m.get("role") == "tool")
+    return AssistantTurn(text=json.loads(tool["content"])["spoken"])
+
+
+async def run_tool_turn(delays: Delays, turn: TurnSettings) -> ToolTurnRun:
+    """One call on the Cal.com backend (a fake); counts `/slots` requests between speech end and answer."""
+    clock = SystemClock()
+    calcom = FakeCalcom(clock, event_types=[FakeEventType(7, "cleaning", "Cleaning", 30)])
+    planned: list[PlannedTurn] = [
+        AssistantTurn(text="Sure, how can I help?"),
+        AssistantTurn(
+            tool_calls=(
+                ToolCall(
+                    "call_1", "check_availability", {"when": "next Tuesday afternoon", "service": "cleaning"}
+                ),
+            )
+        ),
+        _last_spoken,
+    ]
+    transcripts = ["Hello?", "What do you have next Tuesday afternoon?"]
+
+    def slots() -> int:
+        return sum(r.method == "GET" and r.url.path == "/v2/slots" for r in calcom.requests)
+
+    with tempfile.TemporaryDirectory(prefix="bench-") as name:
+        workdir = Path(name)
+        (workdir / "business.yaml").write_text(BUSINESS_YAML)
+        async with loopback_line(
+            workdir, planned, transcripts, turn, delays, workdir / "business.yaml", clock, calcom
+        ) as line:
+            with capture_breakdowns() as breakdowns:
+                clock_offset = time.time() - time.monotonic()
+                call_sid = "CA" + "7" * 32
+                async with line.caller(await line.ring(call_sid), call_sid) as caller:
+                    await caller.wait_until_silent(timeout_seconds=30)
+                    await caller.say(AUDIO / "hello.wav")
+                    await caller.wait_until_silent(timeout_seconds=30)
+                    await caller.say(AUDIO / "tuesday_afternoon.wav")
+                    before = slots()
+                    await caller.wait_for_agent_audio(timeout_seconds=30)
+                    critical = slots() - before
+                    await caller.wait_until_silent(timeout_seconds=30)
+                await line.calls_finished()
+            record = record_of(caller)
+            matched = match_breakdowns(record, breakdowns.get(call_sid, []), clock_offset)
+    samples = [sample(latency, b, delays) for (_, latency), b in zip(record.turns, matched, strict=True)]
+    return ToolTurnRun(
+        plain=samples[0] if samples else None,
+        tool=samples[1] if len(samples) > 1 else None,
+        slots_requests_on_critical_path=critical,
+        slots_requests_total=slots(),
+    )
+
+
+async def service_floor_ms(delays: Delays, rounds: int) -> dict[str, float]:
+    """What the OpenAI SDK and the fake cost beyond the configured delays, with no pipeline around them.
+
+    The part of a turn's `service_excess_ms` that any runtime using these clients pays: one
+    transcription of a 3 s WAV, one streamed chat completion to its first chunk, one speech stream
+    to its first byte, each the median of `rounds`, minus its delay.
+    """
+    wav = io.BytesIO()
+    with wave.open(wav, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(8000)
+        writer.writeframes(b"\0\0" * 24_000)
+    timings: dict[str, list[float]] = {"stt": [], "llm_first_token": [], "tts_first_byte": []}
+    async with (
+        FakeOpenAI(delays=delays) as fake,
+        openai.AsyncOpenAI(
+            api_key="sk-test", base_url=fake.base_url, http_client=openai.DefaultAsyncHttpxClient()
+        ) as client,
+    ):
+        for _ in range(rounds):
+            started = time.perf_counter()
+            await client.audio.transcriptions.create(
+                model="gpt-4o-transcribe", file=("a.wav", wav.getvalue())
+            )
+            timings["stt"].append(time.perf_counter() - started)
+            started = time.perf_counter()
+            stream = await client.chat.completions.create(
+                model="gpt-4.1-mini", messages=[{"role": "user", "content": "Hello?"}], stream=True
+            )
+            async for _chunk in stream:
+                timings["llm_first_token"].append(time.perf_counter() - started)
+                break
+            await stream.close()
+            started = time.perf_counter()
+            async with client.audio.speech.with_streaming_response.create(
+                model="gpt-4o-mini-tts", voice="alloy", input="Okay.", response_format="pcm"
+            ) as response:
+                async for _bytes in response.iter_bytes(1024):
+                    timings["tts_first_byte"].append(time.perf_counter() - started)
+                    break
+    configured = asdict(delays)
+    return {
+        name: round(1000 * (statistics.median(values) - configured[name]), 1)
+        for name, values in timings.items()
+    }

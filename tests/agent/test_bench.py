@@ -1,0 +1,139 @@
+"""The benchmark's arithmetic, and a smoke test that `bench --quick` runs end to end.
+
+Benchmarks report and never fail the suite, so nothing here asserts a timing: only that the
+numbers are computed as documented (percentiles, overhead, audio gaps, capacity verdicts) and that
+a quick run writes its results and chart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from pipecat.observers.user_bot_latency_observer import (
+    LatencyBreakdown,
+    LatencyContribution,
+    LatencyOwnerKind,
+)
+
+from agent.bench import CAPACITY_ADDED_P95_MS, capacity_row, largest_ok, ratio, summarize
+from agent.bench_calls import (
+    CallPath,
+    CallRun,
+    TurnSample,
+    audio_gaps_ms,
+    overhead_ms,
+    percentile,
+    sample,
+    turn_wait_ms,
+)
+from agent.loopback.openai_api import Delays
+from tests.conftest import REPO_ROOT
+
+DELAYS = Delays(stt=0.15, llm_first_token=0.25, tts_first_byte=0.12)
+
+
+def part(key: str, kind: LatencyOwnerKind, secs: float) -> LatencyContribution:
+    return LatencyContribution(
+        key=key, label=key, owner=key, owner_kind=kind, start_time=0.0, duration_secs=secs
+    )
+
+
+BREAKDOWN = LatencyBreakdown(
+    contributions=[
+        part("endpointing_wait", LatencyOwnerKind.SETTING, 0.2),
+        part("transcription", LatencyOwnerKind.SERVICE, 0.16),
+        part("turn_detection", LatencyOwnerKind.SETTING, 0.01),
+        part("llm_inference", LatencyOwnerKind.SERVICE, 0.26),
+        part("speech_synthesis", LatencyOwnerKind.SERVICE, 0.13),
+        part("pipeline", LatencyOwnerKind.PIPELINE, 0.002),
+    ],
+    total_secs=0.762,
+)
+
+
+def test_percentiles_interpolate_and_tolerate_nothing() -> None:
+    assert percentile([], 50) is None
+    assert percentile([7.0], 95) == 7.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
+    assert percentile([float(v) for v in range(101)], 95) == 95.0
+
+
+def test_overhead_is_latency_minus_services_minus_the_turn_wait() -> None:
+    assert round(turn_wait_ms(BREAKDOWN), 3) == 210.0
+    assert round(overhead_ms(800.0, DELAYS, 210.0), 3) == 70.0
+
+
+def test_a_sample_splits_the_overhead_into_vad_lag_services_and_pipeline() -> None:
+    turn = sample(0.800, BREAKDOWN, DELAYS)
+    assert turn.turn_wait_ms == 210.0 and turn.overhead_ms == 70.0
+    assert turn.vad_lag_ms == 38.0  # the caller heard 800 ms, the server counted 762
+    assert turn.service_excess_ms == 30.0 and turn.pipeline_ms == 2.0
+    assert turn.vad_lag_ms + turn.service_excess_ms + turn.pipeline_ms == turn.overhead_ms
+    assert sample(0.8, None, DELAYS) == TurnSample(800.0, None, None, None, None, None)
+
+
+def media(at: float, ms: int) -> tuple[float, int]:
+    return at, 8 * ms  # 8 μ-law bytes per ms
+
+
+def test_audio_gaps_are_underruns_within_an_utterance() -> None:
+    on_time = [media(0.0, 20), media(0.02, 20), media(0.03, 20)]  # early is fine: it is buffered
+    assert audio_gaps_ms(on_time) == []
+    late = [media(0.0, 20), media(0.07, 20), media(2.0, 20)]  # 50 ms late, then a new utterance
+    assert [round(g) for g in audio_gaps_ms(late)] == [50]
+
+
+def run_with(path: CallPath, calls: int, latencies: list[float], max_gap_ms: float = 0.0) -> CallRun:
+    run = CallRun(path, calls, max_gap_ms=max_gap_ms, cpu_core_fraction=0.5)
+    run.rss_mib_start, run.rss_mib_peak = 100.0, 140.0
+    run.turns = [TurnSample(ms, 200.0, ms - 720.0, 0.0, ms - 720.0, 0.0) for ms in latencies]
+    return run
+
+
+def test_capacity_rows_judge_what_load_adds_gaps_and_failures() -> None:
+    row = capacity_row(run_with("ours", 4, [800.0, 820.0]), unloaded_p50_ms=790.0)
+    assert row["ok"] and row["added_by_load_p95_ms"] == 29.0
+    assert row["cpu_pct_core_per_call"] == 12.5 and row["rss_mib_per_call"] == 10.0
+    assert not capacity_row(run_with("ours", 4, [800.0 + CAPACITY_ADDED_P95_MS + 1]), 800.0)["ok"]
+    assert not capacity_row(run_with("ours", 4, [800.0], max_gap_ms=41.0), 800.0)["ok"]
+    assert not capacity_row(run_with("ours", 4, [800.0]), None)["ok"]
+    rows = [
+        capacity_row(run_with("ours", 1, [800.0]), 800.0),
+        capacity_row(run_with("ours", 5, [850.0]), 800.0),
+        capacity_row(run_with("ours", 10, [1500.0]), 800.0),
+        capacity_row(run_with("ours", 20, [800.0]), 800.0),  # passing after a failure does not count
+        capacity_row(run_with("bare", 1, [800.0], max_gap_ms=90.0), 800.0),
+    ]
+    assert largest_ok(rows, "ours") == 5 and largest_ok(rows, "bare") == 0
+
+
+def test_summaries_and_ratios() -> None:
+    summary = summarize(
+        [TurnSample(800.0, 200.0, 30.0, 5.0, 20.0, 5.0), TurnSample(900.0, None, None, None, None, None)]
+    )
+    assert summary["turns"] == 2 and summary["latency_p50_ms"] == 850.0 and summary["overhead_p50_ms"] == 30.0
+    assert ratio(840.0, 800.0) == 1.05 and ratio(None, 800.0) is None and ratio(1.0, 0.0) is None
+
+
+def test_bench_quick_runs_and_writes_results_and_a_chart(tmp_path: Path) -> None:
+    """The smoke test: the whole quick benchmark, through the command line."""
+    output = tmp_path / "results.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CALCOM_", "TWILIO_"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "agent", "bench", "--quick", "--output", str(output)],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(REPO_ROOT), "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads(output.read_text())
+    assert {"dates", "turn_latency", "tool_turn", "capacity"} <= results.keys()
+    assert results["turn_latency"]["ours"]["turns"] >= 1 and results["turn_latency"]["bare"]["turns"] >= 1
+    assert results["tool_turn"]["slots_requests_total"] >= 1
+    assert (tmp_path / "latency.png").stat().st_size > 0
