@@ -204,8 +204,8 @@ def capture_breakdowns() -> Iterator[dict[str, list[LatencyBreakdown]]]:
 
     original = PhoneCall._build
 
-    def build(call: PhoneCall) -> Any:
-        worker = original(call)
+    def build(call: PhoneCall, *listeners: Any) -> Any:
+        worker = original(call, *listeners)
         sink = by_call.setdefault(call.call_sid, [])
 
         async def on_breakdown(_: Any, breakdown: LatencyBreakdown) -> None:
