@@ -21,7 +21,7 @@ from typing import Any, Final
 
 import httpx
 from loguru import logger
-from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import AwareDatetime, Field, ValidationError, field_validator
 from sqlalchemy import Column, MetaData, String, Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -30,7 +30,7 @@ from agent.businesses import BusinessProfile, Directory
 from agent.mirror import MirroredBooking
 from agent.reminders import Notifier
 from agent.sms import normalise_phone
-from agent.webhooks import CalcomEvents
+from agent.webhooks import CalcomAttendee, CalcomEvents, CalcomEventTypeRef, CalcomModel
 from booking.calendars.calcom import VERSIONS
 from booking.clock import Clock
 from booking.models import BookingStatus
@@ -72,21 +72,7 @@ class ReconcileFailed(Exception):
         self.path = path
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class _Attendee(_In):
-    name: str = ""
-    email: str | None = None
-    phoneNumber: str | None = None
-
-
-class _EventTypeRef(_In):
-    id: int
-
-
-class ListedBooking(_In):
+class ListedBooking(CalcomModel):
     """The fields of `BookingOutput_2024_08_13` a pass needs (contract.md 2.3)."""
 
     uid: str
@@ -95,9 +81,9 @@ class ListedBooking(_In):
     end: AwareDatetime
     title: str | None = None
     eventTypeId: int | None = None
-    eventType: _EventTypeRef | None = None
-    attendees: list[_Attendee] = []
-    bookingFieldsResponses: dict[str, Any] = {}
+    eventType: CalcomEventTypeRef | None = None
+    attendees: list[CalcomAttendee] = Field(default_factory=list)
+    bookingFieldsResponses: dict[str, Any] = Field(default_factory=dict)
     rescheduledFromUid: str | None = None
     rescheduledToUid: str | None = None
     createdAt: AwareDatetime | None = None
@@ -110,14 +96,16 @@ class ListedBooking(_In):
 
     @property
     def event_type_id(self) -> int | None:
-        return self.eventType.id if self.eventType is not None else self.eventTypeId
+        if self.eventType is not None and self.eventType.id is not None:
+            return self.eventType.id
+        return self.eventTypeId
 
 
-class _Pagination(_In):
+class _Pagination(CalcomModel):
     hasNextPage: bool = False
 
 
-class _Listing(_In):
+class _Listing(CalcomModel):
     data: list[ListedBooking]
     pagination: _Pagination = _Pagination()
 
@@ -215,7 +203,7 @@ class Reconciler:
         status = _STATUS.get(listed.status)
         if business is None or status is None:
             return None
-        attendee = listed.attendees[0] if listed.attendees else _Attendee()
+        attendee = listed.attendees[0] if listed.attendees else CalcomAttendee()
         answers = listed.bookingFieldsResponses
         phone = attendee.phoneNumber or _text(answers.get("attendeePhoneNumber"))
         service = next(

@@ -90,21 +90,23 @@ def calcom_signature_ok(secret: str, body: bytes, header: str | None) -> bool:
 # -- the wire shapes (pydantic at the edge) --------------------------------------------------
 
 
-class _In(BaseModel):
+class CalcomModel(BaseModel):
+    """A Cal.com body as read: unknown fields ignored (Cal.com adds them freely), never mutated."""
+
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
-class CalcomAttendee(_In):
+class CalcomAttendee(CalcomModel):
     name: str = ""
     email: str | None = None
     phoneNumber: str | None = None
 
 
-class CalcomEventTypeRef(_In):
+class CalcomEventTypeRef(CalcomModel):
     id: int | None = None
 
 
-class CalcomBookingPayload(_In):
+class CalcomBookingPayload(CalcomModel):
     """The booking inside a delivery; every field but `uid` may be missing in some shape."""
 
     uid: str
@@ -150,7 +152,7 @@ class CalcomBookingPayload(_In):
         return value if isinstance(value, str) and value else None
 
 
-class CalcomDelivery(_In):
+class CalcomDelivery(CalcomModel):
     """`{"triggerEvent", "createdAt", "payload"}`, or the legacy MEETING_ENDED with the booking on top."""
 
     triggerEvent: str = Field(min_length=1)
