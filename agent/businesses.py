@@ -16,10 +16,10 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agent.errors import ConfigError
+from agent.yamldoc import load_yaml_model
 from booking.models import Service
 
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -216,24 +216,5 @@ class Directory:
 
 def load_directory(path: Path) -> Directory:
     """Read and validate a businesses YAML file; any problem is one `ConfigError` sentence."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise ConfigError(f"BUSINESSES_FILE {path} does not exist.") from exc
-    except OSError as exc:
-        raise ConfigError(f"BUSINESSES_FILE {path} cannot be read: {exc.strerror}.") from exc
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        # An unclosed bracket or quote is reported at the end of the file; its opening is more useful.
-        mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"BUSINESSES_FILE {path} is not valid YAML{where}.") from exc
-    try:
-        parsed = BusinessFile.model_validate(document)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "the document"
-        reason = first["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"BUSINESSES_FILE {path} is invalid at {where}: {reason}.") from exc
+    parsed = load_yaml_model(path, BusinessFile, label=f"BUSINESSES_FILE {path}", error=ConfigError)
     return Directory(parsed.businesses)

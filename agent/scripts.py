@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -37,6 +36,7 @@ from agent.businesses import DEMO_BUSINESSES_FILE, BusinessProfile, load_directo
 from agent.errors import RuntimeFailure
 from agent.prompting import EXTRA_ERROR_CODES
 from agent.tools import TOOL_ERROR_CODES, TOOLS
+from agent.yamldoc import load_yaml_model
 from booking.errors import ALL_ERRORS
 
 SHIPPED_SCRIPTS = Path(__file__).resolve().parent.parent / "fixtures" / "calls"
@@ -327,21 +327,7 @@ class Script:
 
 def load_script(path: Path) -> Script:
     """Read and validate one scripted call; any problem is one `ScriptInvalid` sentence."""
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ScriptInvalid(f"{path} cannot be read: {exc.strerror}.") from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ScriptInvalid(f"{path} is not valid YAML{where}.") from exc
-    try:
-        parsed = ScriptFile.model_validate(document)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "the document"
-        reason = first["msg"].removeprefix("Value error, ")
-        raise ScriptInvalid(f"{path} is invalid at {where}: {reason}.") from exc
+    parsed = load_yaml_model(path, ScriptFile, label=str(path), error=ScriptInvalid)
     business = _business(path, parsed)
     for turn in parsed.turns:
         if turn.audio is not None and not (path.parent / turn.audio).is_file():
