@@ -51,6 +51,7 @@ from agent.llm import PlannedTurn
 from agent.loopback.line import ReadyServer
 from agent.loopback.openai_api import Delays, FakeOpenAI
 from agent.loopback.twilio_caller import FakeTwilioCaller
+from agent.media_socket import MediaStreamProtocol
 from agent.phone import TurnSettings
 from agent.server import MAX_MESSAGE_BYTES
 from agent.services import SERVICE_TIMEOUT, TTS_SAMPLE_RATE
@@ -197,7 +198,7 @@ async def bare_line(
 
         app = create_bare_app(fake.base_url, turn, sink)
         config = uvicorn.Config(
-            app, lifespan="off", ws="websockets-sansio", log_config=None, ws_max_size=MAX_MESSAGE_BYTES
+            app, lifespan="off", ws=MediaStreamProtocol, log_config=None, ws_max_size=MAX_MESSAGE_BYTES
         )
         server = ReadyServer(config)
         serving = asyncio.create_task(server.serve(sockets=[sock]))

@@ -13,6 +13,7 @@ from types import FrameType
 import uvicorn
 from loguru import logger
 
+from agent.media_socket import MediaStreamProtocol
 from agent.server import MAX_MESSAGE_BYTES, LiveCalls, create_app
 from agent.wiring import Runtime
 
@@ -50,7 +51,7 @@ async def serve(runtime: Runtime, host: str, port: int) -> int:
         ws_max_size=MAX_MESSAGE_BYTES,
         log_config=None,
         proxy_headers=True,
-        ws="websockets",
+        ws=MediaStreamProtocol,
     )
     await DrainingServer(config, live, DRAIN_LIMIT_SECONDS).serve()
     return 0

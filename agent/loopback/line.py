@@ -27,6 +27,7 @@ from agent.loopback.openai_api import NO_DELAYS, Delays, FakeOpenAI
 from agent.loopback.serving import ServedApp
 from agent.loopback.twilio_caller import FakeTwilioCaller
 from agent.loopback.twilio_rest import FakeTwilio
+from agent.media_socket import MediaStreamProtocol
 from agent.phone import TurnSettings
 from agent.server import MAX_MESSAGE_BYTES, LiveCalls, create_app
 from agent.settings import Settings
@@ -142,7 +143,7 @@ async def loopback_line(
                 runtime, clock=clock or SystemClock(), turn=turn or TurnSettings(idle_secs=30), live=live
             )
             config = uvicorn.Config(
-                app, lifespan="on", ws="websockets-sansio", log_config=None, ws_max_size=MAX_MESSAGE_BYTES
+                app, lifespan="on", ws=MediaStreamProtocol, log_config=None, ws_max_size=MAX_MESSAGE_BYTES
             )
             server = ReadyServer(config)
             serving = asyncio.create_task(server.serve(sockets=[sock]))
