@@ -38,6 +38,7 @@ from agent.bench_calls import (
 )
 from agent.loopback.openai_api import Delays
 from agent.phone import TurnSettings
+from agent.serve import settle_heap
 from booking.dates import resolve
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -270,6 +271,7 @@ def write_chart(results: dict[str, Any], path: Path) -> None:
 def run(quick: bool, path: Path = RESULTS) -> dict[str, Any]:
     """Run every section, merge each into the results file, draw the chart beside it."""
     dates = bench_dates(rounds=2 if quick else 20)
+    settle_heap()  # as `serve` does before taking calls
     results: dict[str, Any] = {"dates": asdict(dates), **asyncio.run(_phone(quick))}
     results["quick"] = quick
     for section, values in results.items():

@@ -25,10 +25,6 @@ from typing import Any
 from loguru import logger
 from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
 from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
-from pipecat.audio.turn.smart_turn.base_smart_turn import SmartTurnParams
-from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
-from pipecat.audio.vad.silero import SileroVADAnalyzer
-from pipecat.audio.vad.vad_analyzer import VADParams, VADState
 from pipecat.frames.frames import (
     BotStoppedSpeakingFrame,
     EndFrame,
@@ -62,6 +58,7 @@ from starlette.websockets import WebSocket
 
 from agent.businesses import BusinessProfile
 from agent.calls import CallStore, EventKind, Outcome
+from agent.listening import BatchedSileroVAD, Listening, SharedSmartTurn
 from agent.prompting import Prompts
 from agent.services import Services
 from agent.tools import TOOLS, ReceptionistTools, ToolResult, tool_schemas
@@ -232,19 +229,6 @@ class TranscriptAwareTurnStop(TurnAnalyzerUserTurnStopStrategy):
             await self._maybe_trigger_user_turn_stopped()  # type: ignore[no-untyped-call]
 
 
-class PhoneVAD(SileroVADAnalyzer):
-    """Silero VAD run on the event loop instead of a thread per call.
-
-    Pipecat hands every 20 ms frame to a worker thread per call. Under load that thread waits for
-    the GIL behind the busy event loop (up to the 5 ms switch interval, several times per frame),
-    so at 20 calls the VAD fell 0.7 s behind the audio it judged (`python -m agent bench`). One
-    Silero window costs ~150 µs of CPU at 8 kHz: cheaper to run in place than to hand over.
-    """
-
-    async def analyze_audio(self, buffer: bytes) -> VADState:
-        return self._run_analyzer(buffer)
-
-
 class CallerAudioStops(LLMUserAggregator):
     """Pipecat's user aggregator, keeping the caller's audio to itself.
 
@@ -297,6 +281,7 @@ class PhoneCall:
     twilio: TwilioCalls
     serializer: PhoneSerializer
     record: CallRecorder
+    listening: Listening
     greeting: str
     context_notes: tuple[str, ...] = ()
     turn: TurnSettings = field(default_factory=TurnSettings)
@@ -312,10 +297,10 @@ class PhoneCall:
     async def run(self) -> Outcome:
         """Run the call to its end. If it cannot even start, the caller is handed to a person."""
         try:
-            # Loading the two ONNX models costs ~60 ms of CPU per call: off the event loop, so a
-            # call starting does not stall the audio of the calls already in progress.
-            listeners = await asyncio.to_thread(self._listeners)
-            worker = self._build(*listeners)
+            vad, smart_turn = await self.listening.for_call(
+                self.turn.vad_stop_secs, self.turn.incomplete_wait_secs
+            )
+            worker = self._build(vad, smart_turn)
         except Exception:
             logger.exception("the call pipeline could not be built")
             await self._fail_over()
@@ -341,12 +326,7 @@ class PhoneCall:
 
     # -- assembly --------------------------------------------------------------------------------
 
-    def _listeners(self) -> tuple[PhoneVAD, LocalSmartTurnAnalyzerV3]:
-        vad = PhoneVAD(params=VADParams(stop_secs=self.turn.vad_stop_secs))
-        turn = LocalSmartTurnAnalyzerV3(params=SmartTurnParams(stop_secs=self.turn.incomplete_wait_secs))
-        return vad, turn
-
-    def _build(self, vad: PhoneVAD, turn_analyzer: LocalSmartTurnAnalyzerV3) -> PipelineWorker:
+    def _build(self, vad: BatchedSileroVAD, turn_analyzer: SharedSmartTurn) -> PipelineWorker:
         transport = FastAPIWebsocketTransport(
             self.websocket,
             FastAPIWebsocketParams(

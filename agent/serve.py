@@ -8,6 +8,7 @@ must not cut a caller off. A second signal exits at once.
 from __future__ import annotations
 
 import asyncio
+import gc
 from types import FrameType
 
 import uvicorn
@@ -18,6 +19,17 @@ from agent.server import MAX_MESSAGE_BYTES, LiveCalls, create_app
 from agent.wiring import Runtime
 
 DRAIN_LIMIT_SECONDS = 15 * 60
+
+
+def settle_heap() -> None:
+    """Put everything loaded at start-up out of the garbage collector's way (`gc.freeze`).
+
+    A full collection otherwise walks every module, class and model the server imported, in one
+    pause: ~190 ms at 20 calls in `python -m agent bench`, a gap in every caller's audio. After a
+    freeze it walks only what calls have made since (~30 ms).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 class DrainingServer(uvicorn.Server):
@@ -53,5 +65,6 @@ async def serve(runtime: Runtime, host: str, port: int) -> int:
         proxy_headers=True,
         ws=MediaStreamProtocol,
     )
+    settle_heap()
     await DrainingServer(config, live, DRAIN_LIMIT_SECONDS).serve()
     return 0

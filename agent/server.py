@@ -25,6 +25,7 @@ from starlette.websockets import WebSocketDisconnect
 from agent.businesses import BusinessProfile
 from agent.calls import CallStore
 from agent.errors import ConfigError
+from agent.listening import Listening
 from agent.logs import mask_phone
 from agent.messaging import Messaging
 from agent.mirror import BookingMirror
@@ -116,6 +117,7 @@ def create_app(
     twilio = TwilioCalls(twilio_http, account_sid=line.account_sid, auth_token=line.auth_token)
     messaging = Messaging.build(runtime, clock=clock, twilio_http=twilio_http)
     openai_http = openai_http_client()
+    listening = Listening()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -243,6 +245,7 @@ def create_app(
                 base_url=str(settings.twilio_api_base_url).rstrip("/"),
             ),
             record=CallRecorder(store, call_id, clock),
+            listening=listening,
             greeting=greeting,
             context_notes=notes,
             turn=turn,

@@ -1,0 +1,61 @@
+"""The shared, batched listening models hear calls exactly as Pipecat's per-call models would."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from pipecat.audio.vad.silero import SileroVADAnalyzer
+from pipecat.audio.vad.vad_analyzer import VADParams, VADState
+
+from agent.listening import Listening
+from agent.loopback.twilio_caller import load_ulaw, ulaw_to_pcm16
+
+AUDIO = Path(__file__).resolve().parents[2] / "fixtures" / "audio"
+FRAME_BYTES = 320  # 20 ms of 16-bit audio at 8 kHz, as Twilio's media messages bring it
+
+
+def _call_audio(*names: str) -> bytes:
+    """Speech, a second of silence, more speech, silence: what one caller sends, as 16-bit PCM."""
+    silence = b"\0\0" * 8000
+    pcm = b""
+    for name in names:
+        pcm += ulaw_to_pcm16(load_ulaw(AUDIO / name)).tobytes() + silence
+    return pcm + b"\0" * (-len(pcm) % FRAME_BYTES)
+
+
+def _frames(pcm: bytes) -> list[bytes]:
+    return [pcm[i : i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES)]
+
+
+async def _pipecat_states(pcm: bytes) -> list[VADState]:
+    vad = SileroVADAnalyzer(params=VADParams(stop_secs=0.2))
+    vad.set_sample_rate(8000)
+    return [await vad.analyze_audio(frame) for frame in _frames(pcm)]
+
+
+async def test_batched_vad_marks_the_same_speech_as_pipecats_own() -> None:
+    pcm = _call_audio("book_cleaning.wav", "yes.wav")
+    expected = await _pipecat_states(pcm)
+    vad, _ = await Listening().for_call(vad_stop_secs=0.2, incomplete_wait_secs=1.2)
+    vad.set_sample_rate(8000)
+    states = [await vad.analyze_audio(frame) for frame in _frames(pcm)]
+    assert states == expected
+    assert VADState.SPEAKING in states and states[-1] == VADState.QUIET
+
+
+async def test_calls_scored_in_one_batch_do_not_hear_each_other() -> None:
+    listening = Listening()
+    audio = {"booking": _call_audio("book_cleaning.wav"), "goodbye": _call_audio("goodbye.wav", "no.wav")}
+    expected = {name: await _pipecat_states(pcm) for name, pcm in audio.items()}
+    vads = {}
+    for name in audio:
+        vad, _ = await listening.for_call(vad_stop_secs=0.2, incomplete_wait_secs=1.2)
+        vad.set_sample_rate(8000)
+        vads[name] = vad
+
+    async def listen(name: str) -> list[VADState]:
+        return [await vads[name].analyze_audio(frame) for frame in _frames(audio[name])]
+
+    heard = dict(zip(audio, await asyncio.gather(*(listen(name) for name in audio)), strict=True))
+    assert heard == expected
