@@ -85,14 +85,25 @@ def doctor() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Server processes on this port, one core each (see the README).")
+    ] = 1,
 ) -> None:
     """Answer phone calls: Twilio webhooks and Media Streams."""
     from agent.serve import serve as run_server
+    from agent.serve import serve_workers
+    from agent.server import PhoneLine
 
     async def work(runtime: Runtime) -> int:
+        if workers > 1:
+            PhoneLine.from_settings(runtime.settings)
+            return 0  # configuration and database checked here; each worker opens its own
         return await run_server(runtime, host, port)
 
-    raise typer.Exit(_with_runtime(work))
+    code = _with_runtime(work)
+    if workers > 1 and code == 0:
+        code = serve_workers(host, port, workers)
+    raise typer.Exit(code)
 
 
 @app.command()
