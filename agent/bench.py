@@ -7,8 +7,9 @@ Benchmarks never fail the test suite; they report. Four sections, each against i
    caller-felt latency, the runtime's overhead, and ours / bare.
 2. `tool_turn`: "what do you have next Tuesday afternoon" on the Cal.com backend; Cal.com requests
    on the critical path and the latency beside a plain turn.
-3. `capacity`: N concurrent calls on both paths; overhead, outgoing-audio gaps, CPU and memory per
-   call, and the largest N where load adds <= 100 ms to the latency p95 with no gap over 40 ms.
+3. `capacity`: N concurrent calls on both paths in one process, and on `serve --workers` with one
+   worker per core; overhead, outgoing-audio gaps, CPU and memory per call, and the largest N where
+   load adds <= 100 ms to the latency p95 with no gap over 40 ms.
 4. `dates`: microseconds per phrase of date resolution.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -34,6 +36,7 @@ from agent.bench_calls import (
     run_bare,
     run_ours,
     run_tool_turn,
+    run_workers,
     service_floor_ms,
 )
 from agent.loopback.openai_api import Delays
@@ -54,6 +57,8 @@ MAX_GAP_MS = 40.0
 SPREAD_SECS = 4.0
 # Sequential calls for the latency section start this far apart (a call lasts under 12 s).
 SEQUENTIAL_SECS = 13.0
+ONE_PROCESS_CALLS = (1, 5, 10, 20, 40)
+WORKERS_CALLS = (10, 20, 30, 40)
 PINNED_NOW = datetime(2026, 11, 23, 9, 0, tzinfo=ZoneInfo("America/New_York"))
 
 
@@ -144,6 +149,7 @@ def capacity_row(run: CallRun, unloaded_p50_ms: float | None) -> dict[str, Any]:
     return {
         "path": run.path,
         "calls": run.calls,
+        "processes": run.processes,
         **summary,
         "added_by_load_p95_ms": added,
         "max_gap_ms": run.max_gap_ms,
@@ -199,16 +205,23 @@ async def _turn_latency(quick: bool, delays: Delays) -> tuple[dict[str, Any], li
 async def _capacity(quick_runs: list[CallRun] | None, delays: Delays) -> dict[str, Any]:
     """Capacity rows; a quick run reuses its one-call latency runs instead of running more calls."""
     runs = list(quick_runs or [])
+    workers = os.cpu_count() or 1
     if quick_runs is None:
-        for calls in (1, 5, 10, 20, 40):
+        for calls in ONE_PROCESS_CALLS:
             for runner in (run_ours, run_bare):
                 runs.append(await runner(calls, delays, TURN, SPREAD_SECS / calls))
+        if workers > 1:
+            for calls in WORKERS_CALLS:
+                runs.append(await run_workers(calls, delays, SPREAD_SECS / calls, workers))
     unloaded = {r.path: summarize(r.turns)["latency_p50_ms"] for r in runs if r.calls == 1}
+    # Our code is the same in one process or several: the workers are judged against one call.
+    unloaded["ours_workers"] = unloaded.get("ours")
     rows = [capacity_row(run, unloaded.get(run.path)) for run in runs]
+    paths = sorted({row["path"] for row in rows})
     return {
         "rows": rows,
-        "largest_ok_ours": largest_ok(rows, "ours"),
-        "largest_ok_bare": largest_ok(rows, "bare"),
+        "workers": workers,
+        **{f"largest_ok_{path}": largest_ok(rows, path) for path in paths},
         "criteria": {"added_by_load_p95_ms": CAPACITY_ADDED_P95_MS, "max_gap_ms": MAX_GAP_MS},
     }
 
@@ -252,8 +265,10 @@ def write_chart(results: dict[str, Any], path: Path) -> None:
         bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
     left.set_title("turn latency p50 (ms): speech end -> first agent audio")
     left.legend()
-    for path_name in names:
+    for path_name in ("ours", "bare", "ours_workers"):
         rows = [r for r in capacity if r["path"] == path_name]
+        if not rows:
+            continue
         calls = [r["calls"] for r in rows]
         middle.plot(calls, [r["added_by_load_p95_ms"] for r in rows], marker="o", label=path_name)
         right.plot(calls, [r["cpu_pct_core_per_call"] for r in rows], marker="o", label=path_name)
@@ -293,7 +308,7 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         results["dates"],
     )
     ours, bare = latency["ours"], latency["bare"]
-    best = {r["path"]: r for r in capacity["rows"] if r["calls"] == capacity[f"largest_ok_{r['path']}"]}
+    best = {r["path"]: r for r in capacity["rows"] if r["calls"] == capacity.get(f"largest_ok_{r['path']}")}
     rows = [
         (
             "turn latency, speech end -> first agent audio (p50 / p95)",
@@ -334,18 +349,25 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         ),
         ("tool turn: latency beyond a plain turn", _ms(tool["extra_latency_ms"]), "one LLM round trip"),
     ]
-    for path in ("ours", "bare"):
+    labels = {
+        "ours": "ours, one process",
+        "ours_workers": f"ours, serve --workers {capacity.get('workers')}",
+        "bare": "bare Pipecat, one process",
+    }
+    for path, label in labels.items():
+        if f"largest_ok_{path}" not in capacity:
+            continue
         row = best.get(path)
         rows.append(
             (
-                f"capacity ({path}): largest N where load adds <= 100 ms to p95, no gap > 40 ms",
+                f"capacity ({label}): largest N where load adds <= 100 ms to p95, no gap > 40 ms",
                 str(capacity[f"largest_ok_{path}"])
                 + (
                     ""
                     if row is None
                     else f" ({row['cpu_pct_core_per_call']}% core, {row['rss_mib_per_call']} MiB per call)"
                 ),
-                ">= 40 on 2 cores" if path == "ours" else "—",
+                ">= 40 on 2 cores" if path == "ours_workers" else "—",
             )
         )
     rows.append(
@@ -378,6 +400,7 @@ def print_summary(results: dict[str, Any], console: Console) -> None:
     capacity = Table(title="capacity: N concurrent calls")
     columns = (
         "path",
+        "processes",
         "calls",
         "latency_p50_ms",
         "overhead_p50_ms",

@@ -7,14 +7,14 @@ silence wait and Smart-Turn's verdict (or its 1.2 s "incomplete" wait). That wai
 it is subtracted per turn rather than assumed: overhead = latency - service delays - that wait.
 
 Our path runs through `loopback_line` (the real server, signature checks, tools, session, call
-record); the baseline through `agent.bench_bare`. Our `PhoneCall` keeps its latency observer to
-itself, so `capture_breakdowns()` wraps its class for the length of a run to read the breakdown
-per call; nothing in the runtime changes.
+record) or, for the multi-process capacity rows, through `python -m agent serve --workers N` itself
+(`served_line`); the baseline through `agent.bench_bare`. Our server writes each turn's breakdown
+into the call record, so the bench reads it from the database, whichever process served the call.
 
 The callers run in a process of their own (`_callers_process`): in the server's loop they would
 share its one core and bill it for their own JSON and base64, which at 10 calls doubled the measured
-latency. CPU is then this process's CPU time minus the fake services' threads (the fake OpenAI and
-Twilio REST servers): the server, its pipelines and their VAD and Smart-Turn threads.
+latency. CPU is the server's: this process's CPU time minus the fake services' threads (the fake
+OpenAI and Twilio REST servers) when it serves in process, else the `serve` process tree's.
 """
 
 from __future__ import annotations
@@ -23,19 +23,23 @@ import asyncio
 import io
 import json
 import multiprocessing
+import os
+import signal
+import socket
 import statistics
+import sys
 import tempfile
 import threading
 import time
 import wave
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from unittest import mock
 
+import httpx
 import numpy as np
 import openai
 import psutil
@@ -43,17 +47,19 @@ from pipecat.observers.user_bot_latency_observer import (
     LatencyBreakdown,
     LatencyOwnerKind,
     MeasuredFrom,
-    UserBotLatencyObserver,
 )
 
-import agent.phone
 from agent.bench_bare import GREETING, bare_line
+from agent.calls import CallStore
+from agent.database import make_engine
 from agent.llm import AssistantTurn, PlannedTurn, ToolCall
 from agent.loopback.calcom_api import FakeCalcom, FakeEventType
-from agent.loopback.line import loopback_line
+from agent.loopback.line import Dialer, loopback_line
 from agent.loopback.openai_api import Delays, FakeOpenAI
+from agent.loopback.serving import ServedApp
 from agent.loopback.twilio_caller import FakeTwilioCaller
-from agent.phone import PhoneCall, TurnSettings
+from agent.loopback.twilio_rest import FakeTwilio
+from agent.phone import TurnSettings
 from booking.clock import SystemClock
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -87,7 +93,8 @@ businesses:
       friday: ["08:00-17:00"]
 """
 
-CallPath = Literal["ours", "bare"]
+# "ours" in this process; "ours_workers": `serve --workers N` in processes of its own.
+CallPath = Literal["ours", "bare", "ours_workers"]
 
 
 @dataclass
@@ -108,6 +115,7 @@ class CallRun:
 
     path: CallPath
     calls: int
+    processes: int = 1
     turns: list[TurnSample] = field(default_factory=list)
     max_gap_ms: float = 0.0
     gaps_over_40ms: int = 0
@@ -191,34 +199,47 @@ def match_breakdowns(
     return matched
 
 
-@contextmanager
-def capture_breakdowns() -> Iterator[dict[str, list[LatencyBreakdown]]]:
-    """While open, every `PhoneCall` also reports its latency breakdowns, by CallSid."""
-    by_call: dict[str, list[LatencyBreakdown]] = {}
-    created: list[UserBotLatencyObserver] = []
+async def recorded_breakdowns(store: CallStore, calls: int) -> dict[str, list[LatencyBreakdown]]:
+    """Each of the last `calls` calls' turn breakdowns, by CallSid, from the server's call records."""
+    found: dict[str, list[LatencyBreakdown]] = {}
+    for summary in await store.recent_calls(limit=calls):
+        record = await store.get_call(summary.id)
+        found[record.call_sid] = [
+            LatencyBreakdown.model_validate(event.data["breakdown"])
+            for event in record.events
+            if event.kind == "turn_latency" and "breakdown" in event.data
+        ]
+    return found
 
-    class Observer(UserBotLatencyObserver):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            created.append(self)
 
-    original = PhoneCall._build
+@dataclass(frozen=True)
+class ServerMeter:
+    """The server's CPU seconds so far and its resident memory, wherever it runs."""
 
-    def build(call: PhoneCall, *listeners: Any) -> Any:
-        worker = original(call, *listeners)
-        sink = by_call.setdefault(call.call_sid, [])
+    cpu_secs: Callable[[], float]
+    rss_bytes: Callable[[], int]
 
-        async def on_breakdown(_: Any, breakdown: LatencyBreakdown) -> None:
-            sink.append(breakdown)
 
-        created[-1].add_event_handler("on_latency_breakdown", on_breakdown)
-        return worker
+def this_process() -> ServerMeter:
+    """This process, leaving out the fake services' threads."""
+    process = psutil.Process()
+    return ServerMeter(lambda: _server_cpu_secs(process), lambda: int(process.memory_info().rss))
 
-    with (
-        mock.patch.object(agent.phone, "UserBotLatencyObserver", Observer),
-        mock.patch.object(PhoneCall, "_build", build),
-    ):
-        yield by_call
+
+def process_tree(pid: int) -> ServerMeter:
+    """A process and all its children (the workers of `serve --workers`)."""
+    root = psutil.Process(pid)
+
+    def members() -> list[psutil.Process]:
+        return [root, *root.children(recursive=True)]
+
+    def cpu() -> float:
+        return float(sum(sum(p.cpu_times()[:2]) for p in members()))
+
+    def rss() -> int:
+        return int(sum(p.memory_info().rss for p in members()))
+
+    return ServerMeter(cpu, rss)
 
 
 def _server_cpu_secs(process: psutil.Process) -> float:
@@ -282,45 +303,49 @@ def _callers_process(specs: list[CallerSpec], wavs: tuple[str, ...]) -> list[Cal
 
 
 async def _run_calls(
-    specs: list[CallerSpec],
-    breakdowns: dict[str, list[LatencyBreakdown]],
-    run: CallRun,
-    wavs: tuple[str, ...],
-    delays: Delays,
-) -> None:
-    """The calls of `specs` from a separate callers' process; measures this (the server's) process."""
-    process = psutil.Process()
-    clock_offset = time.time() - time.monotonic()
-    rss_peak = rss_start = process.memory_info().rss
+    specs: list[CallerSpec], run: CallRun, wavs: tuple[str, ...], meter: ServerMeter
+) -> list[CallerRecord]:
+    """The calls of `specs` from a separate callers' process; CPU, memory and audio gaps into `run`."""
+    rss_peak = rss_start = meter.rss_bytes()
 
     async def sample_memory() -> None:
         nonlocal rss_peak
         while True:
-            rss_peak = max(rss_peak, process.memory_info().rss)
+            rss_peak = max(rss_peak, meter.rss_bytes())
             await asyncio.sleep(0.25)
 
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         # Start the process (imports) before the clock starts.
         await asyncio.get_running_loop().run_in_executor(pool, _callers_process, [], wavs)
         sampler = asyncio.create_task(sample_memory())
-        cpu_start, wall_start = _server_cpu_secs(process), time.monotonic()
+        cpu_start, wall_start = meter.cpu_secs(), time.monotonic()
         records = await asyncio.get_running_loop().run_in_executor(pool, _callers_process, specs, wavs)
         run.wall_secs = time.monotonic() - wall_start
-        run.cpu_core_fraction = (_server_cpu_secs(process) - cpu_start) / run.wall_secs
+        run.cpu_core_fraction = (meter.cpu_secs() - cpu_start) / run.wall_secs
         sampler.cancel()
     run.rss_mib_start, run.rss_mib_peak = rss_start / 2**20, rss_peak / 2**20
     run.failed_calls = sum(r.error is not None for r in records)
     run.errors = sorted({r.error for r in records if r.error is not None})
-    gaps: list[float] = []
+    gaps = [gap for record in records for gap in audio_gaps_ms(record.media)]
+    run.max_gap_ms = round(max(gaps, default=0.0), 1)
+    run.gaps_over_40ms = sum(g > 40 for g in gaps)
+    return records
+
+
+def add_turns(
+    run: CallRun,
+    records: list[CallerRecord],
+    breakdowns: dict[str, list[LatencyBreakdown]],
+    delays: Delays,
+) -> None:
+    """Each answered turn the callers measured, beside the server's breakdown of it."""
+    clock_offset = time.time() - time.monotonic()
     for record in records:
-        gaps += audio_gaps_ms(record.media)
         matched = match_breakdowns(record, breakdowns.get(record.call_sid, []), clock_offset)
         run.turns += [
             sample(latency, breakdown, delays)
             for (_, latency), breakdown in zip(record.turns, matched, strict=True)
         ]
-    run.max_gap_ms = round(max(gaps, default=0.0), 1)
-    run.gaps_over_40ms = sum(g > 40 for g in gaps)
 
 
 def _sid(index: int) -> str:
@@ -337,21 +362,121 @@ async def run_ours(
         workdir = Path(name)
         (workdir / "business.yaml").write_text(BUSINESS_YAML)
         async with loopback_line(workdir, [], transcripts, turn, delays, workdir / "business.yaml") as line:
-            with capture_breakdowns() as breakdowns:
-                specs = []
-                for index in range(calls):
-                    caller = line.caller(await line.ring(_sid(index)), _sid(index))
-                    specs.append(
-                        CallerSpec(
-                            caller.url,
-                            caller.headers,
-                            caller.call_sid,
-                            caller.account_sid,
-                            index * stagger_secs,
-                        )
-                    )
-                await _run_calls(specs, breakdowns, run, PLAIN_WAVS[:wavs], delays)
-                await line.calls_finished()
+            specs = await _dial(line, calls, stagger_secs)
+            records = await _run_calls(specs, run, PLAIN_WAVS[:wavs], this_process())
+            await line.calls_finished()
+            add_turns(run, records, await recorded_breakdowns(line.runtime.calls, calls), delays)
+    return run
+
+
+async def _dial(dialer: Dialer, calls: int, stagger_secs: float) -> list[CallerSpec]:
+    """Ring the server `calls` times; each caller starts streaming `stagger_secs` after the last."""
+    specs = []
+    for index in range(calls):
+        caller = dialer.caller(await dialer.ring(_sid(index)), _sid(index))
+        specs.append(
+            CallerSpec(caller.url, caller.headers, caller.call_sid, caller.account_sid, index * stagger_secs)
+        )
+    return specs
+
+
+@dataclass
+class ServedLine(Dialer):
+    """`python -m agent serve` in processes of its own, with the fakes in this one."""
+
+    pid: int
+    store: CallStore
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@asynccontextmanager
+async def served_line(
+    workdir: Path, transcripts: list[str], delays: Delays, workers: int
+) -> AsyncIterator[ServedLine]:
+    """`serve --workers N` on a free port, configured by its environment as a deployment would be."""
+    twilio = FakeTwilio()
+    port = _free_port()
+    database = f"sqlite+aiosqlite:///{workdir / 'phone.db'}"
+    async with (
+        FakeOpenAI([], transcripts, delays=delays) as openai_fake,
+        ServedApp(twilio.app) as twilio_server,
+    ):
+        environment = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("CALCOM_", "OPENAI_", "TWILIO_"))},
+            "DATABASE_URL": database,
+            "BUSINESSES_FILE": str(workdir / "business.yaml"),
+            "OPENAI_API_KEY": "sk-test",
+            "OPENAI_BASE_URL": openai_fake.base_url,
+            "TWILIO_ACCOUNT_SID": twilio.account_sid,
+            "TWILIO_AUTH_TOKEN": twilio.auth_token,
+            "TWILIO_API_BASE_URL": twilio_server.url(),
+            "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+            "LOG_LEVEL": "WARNING",
+        }
+        server = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "agent",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            env=environment,
+            stdout=asyncio.subprocess.DEVNULL,
+        )
+        engine = make_engine(database)
+        try:
+            await _until_healthy(port, server)
+            yield ServedLine(port=port, twilio=twilio, pid=server.pid, store=CallStore(engine))
+        finally:
+            if server.returncode is None:
+                server.send_signal(signal.SIGTERM)
+                await asyncio.wait_for(server.wait(), timeout=60)
+            await engine.dispose()
+
+
+async def _until_healthy(port: int, server: asyncio.subprocess.Process, limit_secs: float = 60) -> None:
+    deadline = time.monotonic() + limit_secs
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() < deadline:
+            if server.returncode is not None:
+                raise RuntimeError(f"serve exited with {server.returncode} before answering")
+            try:
+                if (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"serve did not answer within {limit_secs} s")
+
+
+async def _calls_ended(store: CallStore, calls: int, limit_secs: float = 30) -> None:
+    """Until the server has closed the record of each of the last `calls` calls."""
+    deadline = time.monotonic() + limit_secs
+    while time.monotonic() < deadline:
+        if all(r.ended_at is not None for r in await store.recent_calls(limit=calls)):
+            return
+        await asyncio.sleep(0.2)
+
+
+async def run_workers(calls: int, delays: Delays, stagger_secs: float, workers: int) -> CallRun:
+    """`calls` calls to `serve --workers N`, each saying both WAVs; the workers' CPU and memory."""
+    run = CallRun("ours_workers", calls, processes=workers)
+    transcripts = list(PLAIN_TRANSCRIPTS) * calls
+    with tempfile.TemporaryDirectory(prefix="bench-") as name:
+        workdir = Path(name)
+        (workdir / "business.yaml").write_text(BUSINESS_YAML)
+        async with served_line(workdir, transcripts, delays, workers) as line:
+            specs = await _dial(line, calls, stagger_secs)
+            records = await _run_calls(specs, run, PLAIN_WAVS, process_tree(line.pid))
+            await _calls_ended(line.store, calls)
+            add_turns(run, records, await recorded_breakdowns(line.store, calls), delays)
     return run
 
 
@@ -370,7 +495,8 @@ async def run_bare(
                     caller.url, caller.headers, caller.call_sid, caller.account_sid, index * stagger_secs
                 )
             )
-        await _run_calls(specs, line.breakdowns, run, PLAIN_WAVS[:wavs], delays)
+        records = await _run_calls(specs, run, PLAIN_WAVS[:wavs], this_process())
+        add_turns(run, records, line.breakdowns, delays)
     return run
 
 
@@ -423,19 +549,19 @@ async def run_tool_turn(delays: Delays, turn: TurnSettings) -> ToolTurnRun:
         async with loopback_line(
             workdir, planned, transcripts, turn, delays, workdir / "business.yaml", clock, calcom
         ) as line:
-            with capture_breakdowns() as breakdowns:
-                clock_offset = time.time() - time.monotonic()
-                call_sid = "CA" + "7" * 32
-                async with line.caller(await line.ring(call_sid), call_sid) as caller:
-                    await caller.wait_until_silent(timeout_seconds=30)
-                    await caller.say(AUDIO / "hello.wav")
-                    await caller.wait_until_silent(timeout_seconds=30)
-                    await caller.say(AUDIO / "tuesday_afternoon.wav")
-                    before = slots()
-                    await caller.wait_for_agent_audio(timeout_seconds=30)
-                    critical = slots() - before
-                    await caller.wait_until_silent(timeout_seconds=30)
-                await line.calls_finished()
+            clock_offset = time.time() - time.monotonic()
+            call_sid = "CA" + "7" * 32
+            async with line.caller(await line.ring(call_sid), call_sid) as caller:
+                await caller.wait_until_silent(timeout_seconds=30)
+                await caller.say(AUDIO / "hello.wav")
+                await caller.wait_until_silent(timeout_seconds=30)
+                await caller.say(AUDIO / "tuesday_afternoon.wav")
+                before = slots()
+                await caller.wait_for_agent_audio(timeout_seconds=30)
+                critical = slots() - before
+                await caller.wait_until_silent(timeout_seconds=30)
+            await line.calls_finished()
+            breakdowns = await recorded_breakdowns(line.runtime.calls, 1)
             record = record_of(caller)
             matched = match_breakdowns(record, breakdowns.get(call_sid, []), clock_offset)
     samples = [sample(latency, b, delays) for (_, latency), b in zip(record.turns, matched, strict=True)]

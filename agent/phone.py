@@ -38,7 +38,7 @@ from pipecat.frames.frames import (
     TTSSpeakFrame,
     TTSTextFrame,
 )
-from pipecat.observers.user_bot_latency_observer import UserBotLatencyObserver
+from pipecat.observers.user_bot_latency_observer import LatencyBreakdown, UserBotLatencyObserver
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.aggregators.llm_context import LLMContext
@@ -286,7 +286,6 @@ class PhoneCall:
     context_notes: tuple[str, ...] = ()
     turn: TurnSettings = field(default_factory=TurnSettings)
     outcome: Outcome = "no_booking"
-    latencies_ms: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._tracker = SpeechTracker(self.session, self.record)
@@ -393,11 +392,19 @@ class PhoneCall:
         )
         self._worker = worker
 
-        async def _latency(_: Any, seconds: float) -> None:
-            self.latencies_ms.append(round(seconds * 1000, 1))
-            await self.record("turn_latency", {"ms": round(seconds * 1000, 1)})
+        async def _latency(_: Any, breakdown: LatencyBreakdown) -> None:
+            # The whole breakdown (turn detection, each service's first byte, function calls):
+            # what a slow turn is looked into with, and what `bench` reads from any process.
+            await self.record(
+                "turn_latency",
+                {
+                    "ms": round(breakdown.total_secs * 1000, 1),
+                    "from": breakdown.measured_from,
+                    "breakdown": breakdown.model_dump(mode="json"),
+                },
+            )
 
-        latency.add_event_handler("on_latency_measured", _latency)
+        latency.add_event_handler("on_latency_breakdown", _latency)
 
         async def _connected(_: Any, __: Any) -> None:
             await worker.queue_frames([TTSSpeakFrame(self.greeting)])

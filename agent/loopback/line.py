@@ -39,19 +39,11 @@ BUSINESS_NUMBER = "+15550100100"
 
 
 @dataclass
-class Line:
-    """Our server, listening on 127.0.0.1, with its fakes."""
+class Dialer:
+    """Twilio's side of calls to our server on 127.0.0.1 (in this process or another)."""
 
-    runtime: Runtime
     port: int
-    openai: FakeOpenAI
     twilio: FakeTwilio
-    live: LiveCalls
-
-    async def calls_finished(self) -> None:
-        """Wait until the server has finished every call (and written its record)."""
-        await self.live.wait_idle(limit_secs=20)
-        assert not self.live.tasks
 
     @property
     def public(self) -> str:
@@ -85,6 +77,20 @@ class Line:
             account_sid=self.twilio.account_sid,
             **kwargs,
         )
+
+
+@dataclass
+class Line(Dialer):
+    """Our server in this process, listening on 127.0.0.1, with its fakes."""
+
+    runtime: Runtime
+    openai: FakeOpenAI
+    live: LiveCalls
+
+    async def calls_finished(self) -> None:
+        """Wait until the server has finished every call (and written its record)."""
+        await self.live.wait_idle(limit_secs=20)
+        assert not self.live.tasks
 
 
 class ReadyServer(uvicorn.Server):
@@ -149,7 +155,7 @@ async def loopback_line(
             serving = asyncio.create_task(server.serve(sockets=[sock]))
             try:
                 await asyncio.wait_for(server.ready.wait(), timeout=10)
-                yield Line(runtime, port, openai, twilio, live)
+                yield Line(port=port, twilio=twilio, runtime=runtime, openai=openai, live=live)
             finally:
                 server.should_exit = True
                 await serving

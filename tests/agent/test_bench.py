@@ -27,6 +27,7 @@ from agent.bench_calls import (
     audio_gaps_ms,
     overhead_ms,
     percentile,
+    run_workers,
     sample,
     turn_wait_ms,
 )
@@ -137,3 +138,12 @@ def test_bench_quick_runs_and_writes_results_and_a_chart(tmp_path: Path) -> None
     assert results["turn_latency"]["ours"]["turns"] >= 1 and results["turn_latency"]["bare"]["turns"] >= 1
     assert results["tool_turn"]["slots_requests_total"] >= 1
     assert (tmp_path / "latency.png").stat().st_size > 0
+
+
+async def test_calls_through_serve_with_workers_are_answered_and_their_breakdowns_recorded() -> None:
+    """The multi-process capacity rows: real `serve --workers 2`, its webhook and stream in any worker."""
+    run = await run_workers(2, DELAYS, stagger_secs=0.5, workers=2)
+    assert run.failed_calls == 0 and run.errors == []
+    assert len(run.turns) == 4  # both calls, both lines answered
+    assert all(t.turn_wait_ms is not None for t in run.turns)  # read back from the call records
+    assert run.cpu_core_fraction > 0 and run.processes == 2
