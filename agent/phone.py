@@ -25,6 +25,7 @@ from typing import Any
 from loguru import logger
 from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
 from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
+from pipecat.audio.turn.base_turn_analyzer import EndOfTurnState
 from pipecat.frames.frames import (
     BotStoppedSpeakingFrame,
     EndFrame,
@@ -37,6 +38,7 @@ from pipecat.frames.frames import (
     TranscriptionFrame,
     TTSSpeakFrame,
     TTSTextFrame,
+    VADUserStoppedSpeakingFrame,
 )
 from pipecat.observers.user_bot_latency_observer import LatencyBreakdown, UserBotLatencyObserver
 from pipecat.pipeline.pipeline import Pipeline
@@ -208,25 +210,45 @@ def sounds_finished(text: str) -> bool:
     return bool(words) and words[-1] not in _CONTINUES
 
 
-class TranscriptAwareTurnStop(TurnAnalyzerUserTurnStopStrategy):
-    """Smart-Turn, plus the transcript as a second opinion.
+class TranscriptFirstTurnStop(TurnAnalyzerUserTurnStopStrategy):
+    """The transcript first; Smart-Turn only when the words leave the turn open.
 
-    Smart-Turn judges from audio alone; when it calls a short answer ("Yes, please.") unfinished,
-    the caller would wait out `incomplete_wait_secs`. Once the caller is silent and the transcript
-    reads as a finished sentence, the turn ends then. A caller who starts talking again before that
-    keeps the turn open, as before. (Uses the 1.14 strategy's turn state; pinned by the 1.14.x bound.)
+    Pipecat runs Smart-Turn the moment the VAD hears silence: ~85 ms of CPU per pause, which at
+    tens of calls queues up, and whose verdict the transcript overrules anyway once it reads as a
+    finished sentence ("Yes, please."). So when the caller falls silent this waits for the
+    transcript: a finished sentence ends the turn at once with no model run; anything else
+    ("...and", "um.", no final punctuation) asks Smart-Turn, whose "incomplete" keeps the turn
+    open for `incomplete_wait_secs`. A caller who starts again first keeps the turn, as before.
+    (Overrides the 1.14 strategy's VAD-stop handling; pinned by the 1.14.x bound.)
     """
 
+    async def _handle_vad_user_stopped_speaking(self, frame: VADUserStoppedSpeakingFrame) -> None:
+        self._vad_user_speaking = False
+        self._stop_secs = frame.stop_secs
+        self._vad_stopped = True
+        if self._text:  # a streaming STT may have the words already
+            await self._judge()
+        # Pipecat's safety net: a transcript that is not marked final is taken once the STT's
+        # p99 latency has passed since the caller stopped.
+        timeout = max(0.0, frame.timestamp - frame.stop_secs + self._stt_timeout - time.time())
+        self._timeout_task = self.task_manager.create_task(
+            self._timeout_handler(timeout), f"{self}::_timeout_handler"
+        )
+        await self._maybe_trigger_user_turn_stopped()  # type: ignore[no-untyped-call]
+
     async def _handle_transcription(self, frame: TranscriptionFrame) -> None:
-        await super()._handle_transcription(frame)  # type: ignore[no-untyped-call]
-        if (
-            self._vad_stopped
-            and not self._vad_user_speaking
-            and not self._turn_complete
-            and sounds_finished(self._text)
-        ):
-            self._turn_complete = True
+        await super()._handle_transcription(frame)
+        if self._vad_stopped and not self._vad_user_speaking and not self._turn_complete:
+            await self._judge()
             await self._maybe_trigger_user_turn_stopped()  # type: ignore[no-untyped-call]
+
+    async def _judge(self) -> None:
+        if sounds_finished(self._text):
+            self._turn_complete = True
+            return
+        state, prediction = await self._turn_analyzer.analyze_end_of_turn()
+        await self._handle_prediction_result(prediction)
+        self._turn_complete = state == EndOfTurnState.COMPLETE
 
 
 class CallerAudioStops(LLMUserAggregator):
@@ -356,7 +378,7 @@ class PhoneCall:
             params=LLMUserAggregatorParams(
                 vad_analyzer=vad,
                 user_turn_strategies=UserTurnStrategies(
-                    stop=[TranscriptAwareTurnStop(turn_analyzer=turn_analyzer)]
+                    stop=[TranscriptFirstTurnStop(turn_analyzer=turn_analyzer)]
                 ),
                 user_idle_timeout=self.turn.idle_secs,
             ),
