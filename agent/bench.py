@@ -207,11 +207,15 @@ async def _capacity(quick_runs: list[CallRun] | None, delays: Delays) -> dict[st
     runs = list(quick_runs or [])
     workers = os.cpu_count() or 1
     if quick_runs is None:
+        # Each run starts from a settled heap: the fakes live in this process, and a full
+        # collection of what earlier runs left would stall them mid-run.
         for calls in ONE_PROCESS_CALLS:
             for runner in (run_ours, run_bare):
+                settle_heap()
                 runs.append(await runner(calls, delays, TURN, SPREAD_SECS / calls))
         if workers > 1:
             for calls in WORKERS_CALLS:
+                settle_heap()
                 runs.append(await run_workers(calls, delays, SPREAD_SECS / calls, workers))
     unloaded = {r.path: summarize(r.turns)["latency_p50_ms"] for r in runs if r.calls == 1}
     # Our code is the same in one process or several: the workers are judged against one call.
