@@ -24,7 +24,6 @@ import io
 import json
 import multiprocessing
 import signal
-import socket
 import statistics
 import sys
 import tempfile
@@ -55,7 +54,7 @@ from agent.llm import AssistantTurn, PlannedTurn, ToolCall
 from agent.loopback.calcom_api import FakeCalcom, FakeEventType
 from agent.loopback.line import Dialer, loopback_line
 from agent.loopback.openai_api import Delays, FakeOpenAI
-from agent.loopback.serving import ServedApp
+from agent.loopback.serving import ServedApp, free_port
 from agent.loopback.twilio_caller import FakeTwilioCaller
 from agent.loopback.twilio_rest import FakeTwilio
 from agent.phone import TurnSettings
@@ -387,12 +386,6 @@ class ServedLine(Dialer):
     store: CallStore
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @asynccontextmanager
 async def served_line(
     workdir: Path, transcripts: list[str], delays: Delays, workers: int
@@ -402,7 +395,7 @@ async def served_line(
     The environment is only what is set here (no provider keys of the machine leak in).
     """
     twilio = FakeTwilio()
-    port = _free_port()
+    port = free_port()
     database = f"sqlite+aiosqlite:///{workdir / 'phone.db'}"
     async with (
         FakeOpenAI([], transcripts, delays=delays) as openai_fake,

@@ -17,7 +17,14 @@ from typing import Literal, Self
 import uvicorn
 from starlette.types import ASGIApp
 
-__all__ = ["ServedApp"]
+__all__ = ["ServedApp", "free_port"]
+
+
+def free_port() -> int:
+    """A 127.0.0.1 port nothing listens on now, for a server started in another process."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 class ServedApp:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,15 +14,10 @@ import httpx
 import psutil
 import pytest
 
+from agent.loopback.serving import free_port
 from agent.serve import CRASH_LOOP_SECS
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_for(check: object, limit_secs: float = 60) -> None:
@@ -44,7 +38,7 @@ def _healthy(port: int) -> bool:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    port = _free_port()
+    port = free_port()
     environment = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("CALCOM_", "OPENAI_", "TWILIO_"))},
         "DATABASE_URL": f"sqlite:///{tmp_path / 'calls.db'}",
