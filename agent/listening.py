@@ -10,6 +10,9 @@ here holds one session of each:
   Pipecat's rule for resetting them. The batch is scored on the event loop: a handful of
   windows costs less than handing them to a thread, which under load waits for the GIL.
 - Smart-Turn's session is shared; ONNX sessions may be run from several threads at once.
+
+A call's VAD also tells a `PauseListener` (the call's STT) the moment the caller pauses and if they
+go on, which is what lets transcription start before the end-of-turn silence is over.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from importlib import resources
+from typing import Protocol
 
 import numpy as np
 import onnxruntime
@@ -96,12 +100,23 @@ class SileroBatch:
                 future.set_result(float(scores[index, 0]))
 
 
+class PauseListener(Protocol):
+    """Told when the caller falls quiet mid-turn and when they speak again before the turn ends."""
+
+    async def caller_paused(self) -> None: ...
+
+    async def caller_resumed(self) -> None: ...
+
+
 class BatchedSileroVAD(VADAnalyzer):
     """Pipecat's VAD state machine on the shared batch, with Silero's state-reset rule per call.
 
     Silero's recurrent state is reset about every two seconds of audio, once the caller is quiet
     and the recent windows are clearly not speech (at 8 kHz, long silence otherwise leaves the
     model deaf to the speech that follows); the rule and its numbers are Pipecat's.
+
+    `pauses`, when set, hears of the first quiet window after speech (SPEAKING -> STOPPING) and
+    of speech resuming before the stop (STOPPING -> SPEAKING).
     """
 
     def __init__(self, batch: SileroBatch, params: VADParams) -> None:
@@ -111,6 +126,7 @@ class BatchedSileroVAD(VADAnalyzer):
         self._scores: deque[float] = deque()
         self._windows_since_reset = 0
         self._low_confidence_windows = 0
+        self.pauses: PauseListener | None = None
 
     def num_frames_required(self) -> int:
         return WINDOW_SAMPLES
@@ -127,7 +143,13 @@ class BatchedSileroVAD(VADAnalyzer):
             head = rest[: self._vad_frames_num_bytes - len(self._vad_buffer)]
             rest = rest[len(head) :]
             self._scores.append(await self._batch.score(self._stream, self._vad_buffer + head))
-            self._run_analyzer(head)
+            before = self._vad_state
+            after = self._run_analyzer(head)
+            if self.pauses is not None:
+                if (before, after) == (VADState.SPEAKING, VADState.STOPPING):
+                    await self.pauses.caller_paused()
+                elif (before, after) == (VADState.STOPPING, VADState.SPEAKING):
+                    await self.pauses.caller_resumed()
         return self._run_analyzer(rest)
 
     def voice_confidence(self, buffer: bytes) -> float:

@@ -60,6 +60,7 @@ from starlette.websockets import WebSocket
 
 from agent.businesses import BusinessProfile
 from agent.calls import CallStore, EventKind, Outcome
+from agent.early_transcript import EarlyTranscriptSTT
 from agent.listening import BatchedSileroVAD, Listening, SharedSmartTurn
 from agent.prompting import Prompts
 from agent.services import Services
@@ -384,6 +385,8 @@ class PhoneCall:
             ),
         )
         assistant_aggregator = LLMAssistantAggregator(context)
+        if isinstance(self.services.stt, EarlyTranscriptSTT):
+            vad.pauses = self.services.stt
         llm = self.services.llm
         for name in TOOLS:
             llm.register_function(name, self._handle_tool)

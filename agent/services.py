@@ -4,8 +4,8 @@ Every service goes through `OPENAI_BASE_URL` (tests point it at a local fake) wi
 phone call can live with, not the SDK's ten-minute default. All calls of a server process share
 one HTTP client (`openai_http_client`): connections stay warm between turns and calls, and none
 is left open when a call ends (Pipecat's services never close the clients they create).
-OpenAI's segmented speech-to-text is the default; `STT_PROVIDER=deepgram` (extra `deepgram`) is
-the streaming, lower-latency choice.
+OpenAI's segmented speech-to-text is the default, starting at the caller's first pause
+(`EarlyTranscriptSTT`); `STT_PROVIDER=deepgram` (extra `deepgram`) is the streaming choice.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import Any
 
 import openai
 from pipecat.services.openai.llm import OpenAILLMService
-from pipecat.services.openai.stt import OpenAISTTService
 from pipecat.services.openai.tts import OpenAITTSService
 from pipecat.transcriptions.language import Language
 
+from agent.early_transcript import EarlyTranscriptSTT
 from agent.errors import ConfigError
 from agent.settings import Settings
 
@@ -107,9 +107,9 @@ def _stt(settings: Settings, key: str, base_url: str | None, http_client: Any) -
         except ImportError as exc:
             raise ConfigError("STT_PROVIDER=deepgram needs the extra: pip install -e '.[deepgram]'.") from exc
         return DeepgramSTTService(api_key=settings.deepgram_api_key.get_secret_value())
-    return OpenAISTTService(
+    return EarlyTranscriptSTT(
         api_key=key,
         base_url=base_url,
         http_client=http_client,
-        settings=OpenAISTTService.Settings(model=settings.openai_stt_model, language=Language.EN),
+        settings=EarlyTranscriptSTT.Settings(model=settings.openai_stt_model, language=Language.EN),
     )

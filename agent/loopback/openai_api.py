@@ -10,7 +10,9 @@ shares time with it), answers the three endpoints the phone pipeline uses, in Op
   `delta.content`, tool calls as `delta.tool_calls` pieces, then `finish_reason`, then a usage
   chunk when `stream_options.include_usage` is set) or as one JSON completion. Like OpenAI it
   answers 400 when a `tool` message has no matching `tool_calls` or a tool call has no answer.
-- `POST /v1/audio/transcriptions`: cannot hear, so returns the transcripts the test queued, in order.
+- `POST /v1/audio/transcriptions`: cannot hear, so returns the transcripts the test queued, in order;
+  an upload that extends audio it already answered (the same speech, recorded for longer: an
+  early transcript the caller talked past) gets that answer's words again, not the next ones.
 - `POST /v1/audio/speech`: streams 24 kHz 16-bit mono PCM, a tone as long as the text would take
   to say, so a listener downstream can tell speech from silence.
 
@@ -63,6 +65,9 @@ SPEECH_CHUNK_BYTES = 4_800  # 100 ms of 24 kHz 16-bit mono
 SPEECH_TONE_HZ = 440.0
 SPEECH_AMPLITUDE = 0.3
 ARGUMENT_PIECE_CHARS = 8
+# Uploads remembered to recognise speech heard before, and the least audio that counts as speech.
+HEARD_UPLOADS = 256
+MIN_HEARD_BYTES = 1_600  # 0.1 s of 8 kHz 16-bit audio
 # What the fake says when the plan has run out: a short answer, not a crash mid-call.
 DEFAULT_TURN = AssistantTurn(text="Okay.")
 
@@ -135,6 +140,7 @@ class FakeOpenAI:
         self.unplanned_chat_requests = 0
         self._turns: deque[PlannedTurn] = deque(turns)
         self._transcripts: deque[str] = deque(transcripts)
+        self._heard: deque[tuple[bytes, str]] = deque(maxlen=HEARD_UPLOADS)
         self._faults: dict[Service, deque[_Fault]] = {"llm": deque(), "stt": deque(), "tts": deque()}
         self._ids = itertools.count(1)
         self._served: ServedApp | None = None
@@ -147,7 +153,7 @@ class FakeOpenAI:
         self._turns.extend(turns)
 
     def add_transcripts(self, *texts: str) -> None:
-        """Queue what the caller says next, one text per STT upload."""
+        """Queue what the caller says next, one text per utterance uploaded."""
         self._transcripts.extend(texts)
 
     @property
@@ -320,14 +326,14 @@ class FakeOpenAI:
         fields, audio = _multipart(request.headers.get("content-type", ""), await request.body())
         if audio is None or "model" not in fields:
             return _error(400, "A 'file' and a 'model' are required.", "invalid_request_error")
-        sample_rate, duration = _wav_rate_and_duration(audio)
+        sample_rate, duration, data = _wav_parts(audio)
         upload = functools.partial(
             TranscriptionUpload, fields["model"], len(audio), duration, sample_rate, fields
         )
         if fault := self._take_fault("stt"):
             self.transcriptions.append(upload(None))
             return await self._fail(fault)
-        text = self._transcripts.popleft() if self._transcripts else self.default_transcript
+        text = self._words_for(data)
         self.transcriptions.append(upload(text))
         await asyncio.sleep(self.delays.stt)
         response_format = fields.get("response_format", "json")
@@ -344,6 +350,18 @@ class FakeOpenAI:
         if fields.get("include[]") == "logprobs":
             answer["logprobs"] = []
         return JSONResponse(answer)
+
+    def _words_for(self, data: bytes) -> str:
+        """The queued transcript for new speech; the earlier answer for speech heard before."""
+        speech = data.rstrip(b"\x00")  # without the silence a segment is padded with
+        if len(speech) >= MIN_HEARD_BYTES:
+            for heard, text in self._heard:
+                if speech.startswith(heard):
+                    return text
+        text = self._transcripts.popleft() if self._transcripts else self.default_transcript
+        if len(speech) >= MIN_HEARD_BYTES:
+            self._heard.append((speech, text))
+        return text
 
     async def _speak(self, request: Request) -> Response:
         try:
@@ -520,10 +538,10 @@ def _multipart(content_type: str, body: bytes) -> tuple[dict[str, str], bytes | 
     return fields, audio
 
 
-def _wav_rate_and_duration(audio: bytes) -> tuple[int | None, float | None]:
-    """Sample rate and seconds of a PCM/μ-law WAV upload, read from its fmt and data chunks."""
+def _wav_parts(audio: bytes) -> tuple[int | None, float | None, bytes]:
+    """Sample rate, seconds and samples of a PCM/μ-law WAV upload, from its fmt and data chunks."""
     if audio[:4] != b"RIFF" or audio[8:12] != b"WAVE":
-        return None, None
+        return None, None, b""
     stream = io.BytesIO(audio[12:])
     rate = block_align = None
     while header := stream.read(8):
@@ -534,8 +552,8 @@ def _wav_rate_and_duration(audio: bytes) -> tuple[int | None, float | None]:
         if chunk_id == b"fmt ":
             _, _, rate, _, block_align = struct.unpack("<HHIIH", data[:14])
         elif chunk_id == b"data" and rate and block_align:
-            return rate, min(size, len(data)) / block_align / rate
-    return rate, None
+            return rate, min(size, len(data)) / block_align / rate, data[:size]
+    return rate, None, b""
 
 
 def _wav_header(data_bytes: int) -> bytes:

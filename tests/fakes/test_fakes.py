@@ -19,6 +19,7 @@ from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
 from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
 from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
+from pipecat.audio.utils import pcm_to_wav
 from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams, VADState
 from pipecat.frames.frames import (
@@ -166,9 +167,10 @@ async def test_sdk_retries_honour_retry_after_ms():
 async def test_sdk_transcription_and_speech():
     """Transcripts come back in order with the upload measured; speech is a streamed 24 kHz tone."""
     wav = (AUDIO_DIR / "yes.wav").read_bytes()
+    other = (AUDIO_DIR / "no.wav").read_bytes()
     async with FakeOpenAI(transcripts=["Yes, please."], delays=NO_DELAYS) as fake, _client(fake) as client:
         first = await client.audio.transcriptions.create(model="gpt-4o-transcribe", file=("a.wav", wav))
-        second = await client.audio.transcriptions.create(model="gpt-4o-transcribe", file=("a.wav", wav))
+        second = await client.audio.transcriptions.create(model="gpt-4o-transcribe", file=("a.wav", other))
         async with client.audio.speech.with_streaming_response.create(
             model="gpt-4o-mini-tts", voice="alloy", input="Hello there.", response_format="pcm"
         ) as response:
@@ -182,6 +184,23 @@ async def test_sdk_transcription_and_speech():
     assert len(pcm) == round(len("Hello there.") * 0.06 * 24_000) * 2
     assert ulaw_rms(b"") == 0 and _pcm_rms(pcm) > 5_000
     assert fake.spoken_texts == ["Hello there.", "Hi."]
+
+
+async def test_longer_recording_of_heard_speech_gets_the_same_words():
+    """An early upload the caller talked past, then the whole utterance: one transcript, not two."""
+    speech = ulaw_to_pcm16(load_ulaw(AUDIO_DIR / "book_cleaning.wav")).tobytes()
+    pause = len(speech) // 3 * 2  # at an even byte: whole samples
+    early = pcm_to_wav(speech[:pause] + bytes(8_000), 8000)  # what was said so far, padded silence
+    whole = pcm_to_wav(speech + bytes(8_000), 8000)
+    yes = pcm_to_wav(ulaw_to_pcm16(load_ulaw(AUDIO_DIR / "yes.wav")).tobytes(), 8000)
+    lines = ["I'd like to book a cleaning.", "Yes."]
+    async with FakeOpenAI(transcripts=lines, delays=NO_DELAYS) as fake, _client(fake) as client:
+        heard = [
+            (await client.audio.transcriptions.create(model="gpt-4o-transcribe", file=("a.wav", wav))).text
+            for wav in (early, whole, yes)
+        ]
+    assert heard == [*lines[:1], *lines]
+    assert fake.pending_transcripts == 0
 
 
 async def test_delays_are_the_fake_services_latency():

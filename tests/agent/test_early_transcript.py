@@ -1,0 +1,117 @@
+"""Transcription starts at the caller's pause, and a caller who goes on loses no words.
+
+Real espeak speech is streamed at its own pace (20 ms frames) through the STT and the user
+aggregator with the call's VAD, against the fake OpenAI server: what a phone call's front half does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import openai
+from pipecat.frames.frames import Frame, InputAudioRawFrame, LLMContextFrame, VADUserStoppedSpeakingFrame
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineParams
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.aggregators.llm_response_universal import LLMUserAggregatorParams
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.tests.utils import SleepFrame, run_test
+from pipecat.transcriptions.language import Language
+from pipecat.turns.user_turn_strategies import UserTurnStrategies
+
+from agent.early_transcript import EarlyTranscriptSTT
+from agent.listening import Listening
+from agent.loopback.openai_api import Delays, FakeOpenAI
+from agent.loopback.twilio_caller import load_ulaw, ulaw_to_pcm16
+from agent.phone import CallerAudioStops, TranscriptFirstTurnStop
+
+AUDIO = Path(__file__).resolve().parents[2] / "fixtures" / "audio"
+FRAME_BYTES = 320  # 20 ms of 16-bit audio at 8 kHz
+FRAME_SECS = 0.02
+
+
+class UploadsAtTurnEnd(FrameProcessor):
+    """Notes how many uploads the STT server had received when the VAD ended each turn."""
+
+    def __init__(self, fake: FakeOpenAI) -> None:
+        super().__init__()
+        self._fake = fake
+        self.uploads: list[int] = []
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, VADUserStoppedSpeakingFrame) and direction == FrameDirection.DOWNSTREAM:
+            self.uploads.append(len(self._fake.transcriptions))
+        await self.push_frame(frame, direction)
+
+
+def _speech(name: str) -> bytes:
+    return ulaw_to_pcm16(load_ulaw(AUDIO / name)).tobytes()
+
+
+def _streamed(pcm: bytes) -> list[Frame]:
+    """The audio as Twilio brings it: a 20 ms frame every 20 ms."""
+    pcm += b"\0" * (-len(pcm) % FRAME_BYTES)
+    frames: list[Frame] = []
+    for start in range(0, len(pcm), FRAME_BYTES):
+        frames.append(InputAudioRawFrame(pcm[start : start + FRAME_BYTES], 8000, 1))
+        frames.append(SleepFrame(FRAME_SECS))
+    return frames
+
+
+async def _hear(pcm: bytes, line: str) -> tuple[FakeOpenAI, list[int], list[str]]:
+    """Stream `pcm` then half a second of silence; the uploads at turn end and the turns heard."""
+    async with (
+        FakeOpenAI(transcripts=[line], delays=Delays(stt=0.15)) as fake,
+        openai.DefaultAsyncHttpxClient() as http_client,
+    ):
+        stt = EarlyTranscriptSTT(
+            api_key="sk-test",
+            base_url=fake.base_url,
+            http_client=http_client,
+            settings=EarlyTranscriptSTT.Settings(model="gpt-4o-transcribe", language=Language.EN),
+        )
+        vad, smart_turn = await Listening().for_call(vad_stop_secs=0.2, incomplete_wait_secs=1.2)
+        vad.pauses = stt
+        aggregator = CallerAudioStops(
+            LLMContext(),
+            params=LLMUserAggregatorParams(
+                vad_analyzer=vad,
+                user_turn_strategies=UserTurnStrategies(
+                    stop=[TranscriptFirstTurnStop(turn_analyzer=smart_turn)]
+                ),
+            ),
+        )
+        probe = UploadsAtTurnEnd(fake)
+        down, _ = await run_test(
+            Pipeline([stt, aggregator, probe]),
+            frames_to_send=_streamed(pcm + bytes(8000)),
+            pipeline_params=PipelineParams(audio_in_sample_rate=8000),
+        )
+    turns = [
+        str(message["content"])
+        for frame in down
+        if isinstance(frame, LLMContextFrame)
+        for message in frame.context.get_messages()
+        if isinstance(message, dict) and message.get("role") == "user"
+    ]
+    return fake, probe.uploads, turns
+
+
+async def test_the_words_are_asked_for_before_the_silence_wait_ends() -> None:
+    line = "I'd like to book a cleaning for next Tuesday afternoon."
+    fake, uploads_at_turn_end, turns = await _hear(_speech("tuesday_afternoon.wav"), line)
+    assert uploads_at_turn_end == [1]  # already uploaded when the turn ended: no upload after it
+    assert len(fake.transcriptions) == 1
+    assert turns == [line]
+
+
+async def test_a_caller_who_goes_on_after_a_pause_loses_no_words() -> None:
+    line = "Yes. No, sorry."
+    pause = bytes(2 * 800)  # 0.1 s: a pause, shorter than the 0.2 s that ends a turn
+    fake, uploads_at_turn_end, turns = await _hear(_speech("yes.wav") + pause + _speech("no.wav"), line)
+    early, whole = fake.transcriptions
+    assert whole.duration_seconds is not None and early.duration_seconds is not None
+    assert whole.duration_seconds > early.duration_seconds + 0.3  # the second upload carries "no"
+    assert uploads_at_turn_end == [2]
+    assert turns == [line]
