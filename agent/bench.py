@@ -186,6 +186,9 @@ async def _turn_latency(quick: bool, delays: Delays) -> tuple[dict[str, Any], li
         runs.append(await run_bare(calls, delays, TURN, SEQUENTIAL_SECS, wavs))
     ours = summarize([t for r in runs if r.path == "ours" for t in r.turns])
     bare = summarize([t for r in runs if r.path == "bare" for t in r.turns])
+    for path, summary in (("ours", ours), ("bare", bare)):
+        uploads = sum(r.stt_uploads for r in runs if r.path == path)
+        summary["stt_uploads_per_turn"] = round(uploads / summary["turns"], 2) if summary["turns"] else None
     section = {
         "delays_ms": {k: round(1000 * v) for k, v in asdict(delays).items()},
         "service_floor_ms": await service_floor_ms(delays, 3 if quick else 20),
@@ -326,9 +329,14 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             "<= 15 / 40 ms",
         ),
         (
-            "  of which VAD lag / service clients / Pipecat pipeline (p50)",
+            "  of which VAD lag / services beyond their delays / Pipecat pipeline (p50)",
             f"{_ms(ours['vad_lag_p50_ms'])} / {_ms(ours['service_excess_p50_ms'])} / "
             f"{_ms(ours['pipeline_p50_ms'])}",
+            "—",
+        ),
+        (
+            "  STT uploads per caller turn (early transcripts talked past included)",
+            f"{ours['stt_uploads_per_turn']} (bare {bare['stt_uploads_per_turn']})",
             "—",
         ),
         (

@@ -103,7 +103,9 @@ class TurnSample:
     turn_wait_ms: float | None  # VAD silence + Smart-Turn, from the server's breakdown
     overhead_ms: float | None  # latency - service delays - turn wait, split into the three below
     vad_lag_ms: float | None  # caller's speech end -> where the VAD placed it (latency - server total)
-    service_excess_ms: float | None  # service parts beyond the fakes' fixed delays: clients, HTTP
+    # Service time on the critical path beyond the fakes' fixed delays (clients, HTTP); negative
+    # when a service ran while the turn was still being decided (an early transcript).
+    service_excess_ms: float | None
     pipeline_ms: float | None  # Pipecat's own frame passing, as the breakdown names it
 
 
@@ -118,6 +120,7 @@ class CallRun:
     max_gap_ms: float = 0.0
     gaps_over_40ms: int = 0
     failed_calls: int = 0
+    stt_uploads: int = 0  # transcription requests the fake served, early ones talked past included
     errors: list[str] = field(default_factory=list)  # distinct reasons calls failed
     cpu_core_fraction: float = 0.0  # CPU seconds of the server (fakes excluded) per wall second
     rss_mib_start: float = 0.0
@@ -363,6 +366,7 @@ async def run_ours(
             specs = await _dial(line, calls, stagger_secs)
             records = await _run_calls(specs, run, PLAIN_WAVS[:wavs], this_process())
             await line.calls_finished()
+            run.stt_uploads = len(line.openai.transcriptions)
             add_turns(run, records, await recorded_breakdowns(line.runtime.calls, calls), delays)
     return run
 
@@ -384,6 +388,7 @@ class ServedLine(Dialer):
 
     pid: int
     store: CallStore
+    openai: FakeOpenAI
 
 
 @asynccontextmanager
@@ -427,7 +432,9 @@ async def served_line(
         engine = make_engine(database)
         try:
             await _until_healthy(port, server)
-            yield ServedLine(port=port, twilio=twilio, pid=server.pid, store=CallStore(engine))
+            yield ServedLine(
+                port=port, twilio=twilio, pid=server.pid, store=CallStore(engine), openai=openai_fake
+            )
         finally:
             if server.returncode is None:
                 server.send_signal(signal.SIGTERM)
@@ -470,6 +477,7 @@ async def run_workers(calls: int, delays: Delays, stagger_secs: float, workers: 
             specs = await _dial(line, calls, stagger_secs)
             records = await _run_calls(specs, run, PLAIN_WAVS, process_tree(line.pid))
             await _calls_ended(line.store, calls)
+            run.stt_uploads = len(line.openai.transcriptions)
             add_turns(run, records, await recorded_breakdowns(line.store, calls), delays)
     return run
 
@@ -490,6 +498,7 @@ async def run_bare(
                 )
             )
         records = await _run_calls(specs, run, PLAIN_WAVS[:wavs], this_process())
+        run.stt_uploads = len(line.openai.transcriptions)
         add_turns(run, records, line.breakdowns, delays)
     return run
 

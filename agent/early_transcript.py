@@ -7,7 +7,8 @@ the first quiet window: what follows is silence. So when the VAD first hears the
 this service uploads what it has buffered; if the caller stays quiet until the VAD declares the
 turn over, that early transcript is the segment's transcript, already back or nearly so. If the
 caller goes on talking, the early upload is dropped and the whole segment is transcribed as
-usual, so a pause mid-sentence costs one extra (short) upload and never loses words.
+usual, so a pause mid-sentence costs one extra (short) upload and never loses words. How long a
+quiet counts as a pause is the call's `TurnSettings.early_transcript_secs`.
 
 The audio after the pause that the early upload does not carry is what the VAD judged not to be
 speech. Everything else (the segment queue, metrics, the transcript frame) is Pipecat's.
@@ -39,7 +40,7 @@ class EarlyTranscriptSTT(OpenAISTTService):
         self._answers: deque[asyncio.Task[_Outcome] | None] = deque()
 
     async def caller_paused(self) -> None:
-        """The VAD heard the first quiet window after speech: upload what has been said so far."""
+        """The caller has paused (the turn is not over yet): upload what has been said so far."""
         self._drop_early()
         pcm = bytes(self._audio_buffer) + self._trailing_silence()
         self._early = self.create_task(self._upload(pcm_to_wav(pcm, self.sample_rate)), "early_transcript")

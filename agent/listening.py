@@ -11,13 +11,14 @@ here holds one session of each:
   windows costs less than handing them to a thread, which under load waits for the GIL.
 - Smart-Turn's session is shared; ONNX sessions may be run from several threads at once.
 
-A call's VAD also tells a `PauseListener` (the call's STT) the moment the caller pauses and if they
+A call's VAD can also tell a `PauseListener` (the call's STT) when the caller has paused and if they
 go on, which is what lets transcription start before the end-of-turn silence is over.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import deque
 from importlib import resources
 from typing import Protocol
@@ -115,8 +116,8 @@ class BatchedSileroVAD(VADAnalyzer):
     and the recent windows are clearly not speech (at 8 kHz, long silence otherwise leaves the
     model deaf to the speech that follows); the rule and its numbers are Pipecat's.
 
-    `pauses`, when set, hears of the first quiet window after speech (SPEAKING -> STOPPING) and
-    of speech resuming before the stop (STOPPING -> SPEAKING).
+    A listener given to `report_pauses` hears when the caller has been quiet for a while mid-turn
+    (still STOPPING, not yet QUIET) and when speech resumes before the stop (STOPPING -> SPEAKING).
     """
 
     def __init__(self, batch: SileroBatch, params: VADParams) -> None:
@@ -126,7 +127,13 @@ class BatchedSileroVAD(VADAnalyzer):
         self._scores: deque[float] = deque()
         self._windows_since_reset = 0
         self._low_confidence_windows = 0
-        self.pauses: PauseListener | None = None
+        self._pauses: PauseListener | None = None
+        self._pause_windows = 1
+
+    def report_pauses(self, listener: PauseListener, quiet_secs: float) -> None:
+        """Tell `listener` once the caller has been quiet `quiet_secs` (in whole windows) mid-turn."""
+        self._pauses = listener
+        self._pause_windows = max(1, math.ceil(round(quiet_secs * SAMPLE_RATE / WINDOW_SAMPLES, 6)))
 
     def num_frames_required(self) -> int:
         return WINDOW_SAMPLES
@@ -145,11 +152,11 @@ class BatchedSileroVAD(VADAnalyzer):
             self._scores.append(await self._batch.score(self._stream, self._vad_buffer + head))
             before = self._vad_state
             after = self._run_analyzer(head)
-            if self.pauses is not None:
-                if (before, after) == (VADState.SPEAKING, VADState.STOPPING):
-                    await self.pauses.caller_paused()
+            if self._pauses is not None:
+                if after == VADState.STOPPING and self._vad_stopping_count == self._pause_windows:
+                    await self._pauses.caller_paused()
                 elif (before, after) == (VADState.STOPPING, VADState.SPEAKING):
-                    await self.pauses.caller_resumed()
+                    await self._pauses.caller_resumed()
         return self._run_analyzer(rest)
 
     def voice_confidence(self, buffer: bytes) -> float:

@@ -80,9 +80,13 @@ class TurnSettings:
 
     VAD declares silence after `vad_stop_secs`; Smart-Turn then judges the sentence: complete
     means answer now, incomplete means wait up to `incomplete_wait_secs` for the caller to go on.
+    After `early_transcript_secs` of that silence the words so far go to the STT, so the
+    transcript is back about when the silence wait ends (shorter: more uploads the caller talks
+    past at pauses between words; longer: the transcript comes after the wait).
     """
 
     vad_stop_secs: float = 0.2
+    early_transcript_secs: float = 0.064
     incomplete_wait_secs: float = 1.2
     filler_after_secs: float = 0.8
     idle_secs: float = 8.0
@@ -386,7 +390,7 @@ class PhoneCall:
         )
         assistant_aggregator = LLMAssistantAggregator(context)
         if isinstance(self.services.stt, EarlyTranscriptSTT):
-            vad.pauses = self.services.stt
+            vad.report_pauses(self.services.stt, self.turn.early_transcript_secs)
         llm = self.services.llm
         for name in TOOLS:
             llm.register_function(name, self._handle_tool)
