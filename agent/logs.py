@@ -71,7 +71,10 @@ def setup_logging(level: str = "INFO", sink: Any = sys.stderr) -> None:
     logger.remove()
     logger.configure(patcher=_patch, extra={"kv": ""})
     logger.add(sink, level=level, format=_FORMAT, backtrace=False, diagnose=False)
-    logging.basicConfig(handlers=[_InterceptHandler()], level=0, force=True)
+    # The standard library stops below `level` too: a record loguru would drop still costs a
+    # LogRecord, and libraries that see DEBUG enabled do more (websockets describes every frame,
+    # uvicorn wraps the app in its per-message logger): at tens of calls ~8% of a worker's loop.
+    logging.basicConfig(handlers=[_InterceptHandler()], level=logger.level(level).no, force=True)
     quiet = max(logging.WARNING, logging.getLevelNamesMapping().get(level, logging.DEBUG))
     for noisy in ("sqlalchemy.engine", "httpx", "httpcore", "websockets", "aiosqlite", "asyncio"):
         logging.getLogger(noisy).setLevel(quiet)

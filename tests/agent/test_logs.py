@@ -37,3 +37,17 @@ def test_debug_keeps_details_for_developers() -> None:
     logger.debug("caller jane@example.com")
     assert "jane@example.com" in sink.getvalue()
     setup_logging("INFO")
+
+
+def test_libraries_do_no_logging_work_below_the_level() -> None:
+    """Below the chosen level the standard library drops records before they are built.
+
+    websockets describes every frame and uvicorn wraps the app in a per-message logger when they
+    see DEBUG enabled: at 50 media messages a second per call that is CPU spent on nothing.
+    """
+    library = logging.getLogger("a.library.that.sets.no.level")
+    setup_logging("INFO")
+    assert not library.isEnabledFor(logging.DEBUG) and library.isEnabledFor(logging.INFO)
+    setup_logging("DEBUG")
+    assert library.isEnabledFor(logging.DEBUG)
+    setup_logging("INFO")
