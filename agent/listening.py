@@ -189,20 +189,24 @@ class SharedSmartTurn(LocalSmartTurnAnalyzerV3):
 
 
 class Listening:
-    """A server's listening models: loaded on its first call (off the loop), then shared."""
+    """A server's listening models: loaded off the loop, once (`serve` before its first call)."""
 
     def __init__(self) -> None:
         self._loaded: tuple[SileroBatch, onnxruntime.InferenceSession] | None = None
         self._lock = asyncio.Lock()
 
+    async def load(self) -> tuple[SileroBatch, onnxruntime.InferenceSession]:
+        """The models, loaded now if they are not yet: a server does this before taking calls."""
+        async with self._lock:
+            if self._loaded is None:
+                self._loaded = await asyncio.to_thread(self._load)
+            return self._loaded
+
     async def for_call(
         self, vad_stop_secs: float, incomplete_wait_secs: float
     ) -> tuple[BatchedSileroVAD, SharedSmartTurn]:
         """A call's VAD (stop after `vad_stop_secs`) and Smart-Turn (`incomplete_wait_secs`)."""
-        async with self._lock:
-            if self._loaded is None:
-                self._loaded = await asyncio.to_thread(self._load)
-        batch, smart_turn = self._loaded
+        batch, smart_turn = await self.load()
         return (
             BatchedSileroVAD(batch, VADParams(stop_secs=vad_stop_secs)),
             SharedSmartTurn(smart_turn, SmartTurnParams(stop_secs=incomplete_wait_secs)),

@@ -86,6 +86,8 @@ async def serve(runtime: Runtime, host: str, port: int, sock: socket.socket | No
         proxy_headers=True,
         ws=MediaStreamProtocol,
     )
+    # Loading the listening models at the first call would stall that call's worker mid-greeting.
+    await app.state.listening.load()
     settle_heap()
     await DrainingServer(config, live, DRAIN_LIMIT_SECONDS).serve(sockets=None if sock is None else [sock])
     return 0

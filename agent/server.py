@@ -134,6 +134,7 @@ def create_app(
 
     app = FastAPI(title="receptionist", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.live = live
+    app.state.listening = listening
     for router in messaging.routers():
         app.include_router(router)
 
