@@ -43,6 +43,7 @@ from typing import Any, Literal, Self
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.requests import ClientDisconnect
 
 from agent.llm import AssistantTurn, PlannedTurn
 from agent.loopback.serving import ServedApp
@@ -252,7 +253,10 @@ class FakeOpenAI:
     async def _answer(self, request: Request, handler: Callable[[Request], Awaitable[Response]]) -> Response:
         if not self._authorized(request):
             return _error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
-        return await handler(request)
+        try:
+            return await handler(request)
+        except ClientDisconnect:  # the client gave up mid-upload (an early transcript dropped)
+            return Response(status_code=499)
 
     def _take_fault(self, service: Service) -> _Fault | None:
         faults = self._faults[service]
