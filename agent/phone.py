@@ -20,6 +20,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from loguru import logger
@@ -52,7 +53,7 @@ from pipecat.processors.aggregators.llm_response_universal import (
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.serializers.twilio import TwilioFrameSerializer
 from pipecat.services.llm_service import FunctionCallParams
-from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
+from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams
 from pipecat.turns.user_stop import TurnAnalyzerUserTurnStopStrategy
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pipecat.workers.runner import WorkerRunner
@@ -62,6 +63,7 @@ from agent.businesses import BusinessProfile
 from agent.calls import CallStore, EventKind, Outcome
 from agent.early_transcript import EarlyTranscriptSTT
 from agent.listening import BatchedSileroVAD, Listening, SharedSmartTurn
+from agent.playout import AHEAD_SECS, PhoneTransport
 from agent.prompting import Prompts
 from agent.services import Services
 from agent.tools import TOOLS, ReceptionistTools, ToolResult, tool_schemas
@@ -96,17 +98,39 @@ class TurnSettings:
 
 @dataclass
 class CallRecorder:
-    """Writes the call's transcript, tool calls and latencies; a failure to record never ends a call."""
+    """Writes the call's transcript, tool calls and latencies, off the path of the call's frames.
+
+    Each event is stamped when it happens and written, in order, by one task of the call: a slow
+    write (SQLite shared by several `serve` workers waits for its lock) never holds a caller's
+    turn back on its way to the model. A failure to record never ends a call. `close()` writes
+    what is still queued; the call's record is complete once it returns.
+    """
 
     store: CallStore
     call_id: int
     clock: Clock
 
+    def __post_init__(self) -> None:
+        self._queue: asyncio.Queue[tuple[EventKind, dict[str, Any], datetime] | None] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+
     async def __call__(self, kind: EventKind, data: dict[str, Any]) -> None:
-        try:
-            await self.store.add_event(self.call_id, kind, data, self.clock.now())
-        except Exception:
-            logger.exception("could not record a {} event", kind)
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write())
+        self._queue.put_nowait((kind, data, self.clock.now()))
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._queue.put_nowait(None)
+            await self._writer
+
+    async def _write(self) -> None:
+        while (event := await self._queue.get()) is not None:
+            kind, data, at = event
+            try:
+                await self.store.add_event(self.call_id, kind, data, at)
+            except Exception:
+                logger.exception("could not record a {} event", kind)
 
 
 def _words(text: str) -> str:
@@ -126,7 +150,8 @@ class SpeechTracker(FrameProcessor):
     Text frames pass here as their audio is played. A read-back counts as spoken once all its words
     have passed with no interruption in between; an interruption (the caller barging in) cancels
     it, and the runtime reads it again when the model next tries to confirm. Actions waiting for
-    silence (transfer, hang-up) run when the bot stops speaking.
+    silence (transfer, hang-up) run when the bot stops speaking, and the audio sent ahead of
+    playback (`agent.playout`) has been heard.
     """
 
     def __init__(self, session: CallSession, record: CallRecorder) -> None:
@@ -173,6 +198,8 @@ class SpeechTracker(FrameProcessor):
             await self._record("agent", {"text": " ".join(self._spoken)})
             self._spoken = []
         actions, self._after_speech = self._after_speech, []
+        if actions:
+            await asyncio.sleep(AHEAD_SECS)
         for action in actions:
             await action()
 
@@ -270,23 +297,40 @@ class CallerAudioStops(LLMUserAggregator):
         await super().push_frame(frame, direction)
 
 
+# Twilio sends 20 ms of audio a message; the pipeline takes it this many messages to a frame.
+MESSAGES_PER_AUDIO_FRAME = 2
+
+
 class PhoneSerializer(TwilioFrameSerializer):
-    """Twilio's serializer that survives garbage frames and does not hang up a transferred call."""
+    """Twilio's serializer that survives garbage frames and does not hang up a transferred call.
+
+    It also hands the caller's audio on in 40 ms frames: every hop a frame makes (input, STT,
+    user aggregator and VAD, observers) costs as much for 20 ms of audio as for 40 ms, and the
+    input side runs all call long. The VAD hears each pair of messages up to 20 ms later.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.malformed = 0
         self.handed_over = False
         self.last_message_at = time.monotonic()
+        self._held: list[bytes] = []
 
     async def deserialize(self, data: str | bytes) -> Frame | None:
         self.last_message_at = time.monotonic()
         try:
-            return await super().deserialize(data)
+            frame = await super().deserialize(data)
         except Exception:
             self.malformed += 1
             logger.warning("skipped a malformed media stream message ({} so far)", self.malformed)
             return None
+        if not isinstance(frame, InputAudioRawFrame):
+            return frame
+        self._held.append(frame.audio)
+        if len(self._held) < MESSAGES_PER_AUDIO_FRAME:
+            return None
+        audio, self._held = b"".join(self._held), []
+        return InputAudioRawFrame(audio=audio, sample_rate=frame.sample_rate, num_channels=frame.num_channels)
 
     async def _hang_up_call(self) -> None:
         if not self.handed_over:
@@ -339,6 +383,7 @@ class PhoneCall:
         finally:
             watchdog.cancel()
             await self.session.close()
+            await self.record.close()
         return self.outcome
 
     async def _watch_line(self, worker: PipelineWorker) -> None:
@@ -353,7 +398,7 @@ class PhoneCall:
     # -- assembly --------------------------------------------------------------------------------
 
     def _build(self, vad: BatchedSileroVAD, turn_analyzer: SharedSmartTurn) -> PipelineWorker:
-        transport = FastAPIWebsocketTransport(
+        transport = PhoneTransport(
             self.websocket,
             FastAPIWebsocketParams(
                 audio_in_enabled=True,

@@ -1,0 +1,60 @@
+"""The agent's voice goes to Twilio a little ahead of playback, so a busy moment is not a gap.
+
+Pipecat's websocket output paces audio at exactly real time: each chunk is written, then it sleeps
+for the chunk's length, and after a late write it restarts its clock from now. Any stall of the
+server's loop (or of the network) longer than a chunk is a gap the caller hears, and the stream
+never makes it up. Twilio plays the media it is sent from a buffer, in order, and empties that
+buffer on `clear` (which Pipecat's serializer sends when the caller barges in). So this output
+keeps up to `AHEAD_SECS` of audio in Twilio's buffer: a stall shorter than that is not heard, and a
+barge-in still silences the agent at once.
+
+What moves: frames that follow the audio out of the output (the words, bot-stopped-speaking) pass
+up to `AHEAD_SECS` before that audio is heard; `SpeechTracker` waits that long before it hangs up
+or transfers, so the last words are not cut.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from fastapi import WebSocket
+from pipecat.transports.websocket.fastapi import (
+    FastAPIWebsocketOutputTransport,
+    FastAPIWebsocketParams,
+    FastAPIWebsocketTransport,
+)
+
+AHEAD_SECS = 0.2
+
+
+def pace(
+    played_until: float, now: float, chunk_secs: float, ahead_secs: float = AHEAD_SECS
+) -> tuple[float, float]:
+    """After writing a chunk: when the audio written so far ends playing, and how long to wait.
+
+    `played_until` is where the previous chunks end (0 after a barge-in). If it is already past,
+    the caller's buffer ran dry and playback starts again now; otherwise the chunk plays after
+    them. The writer waits only while more than `ahead_secs` is queued at the caller.
+    """
+    played_until = max(played_until, now) + chunk_secs
+    return played_until, max(0.0, played_until - now - ahead_secs)
+
+
+class AheadOutput(FastAPIWebsocketOutputTransport):
+    """Pipecat's websocket output with `pace` in place of its real-time clock."""
+
+    async def _write_audio_sleep(self) -> None:
+        # Pipecat's `_next_send_time` (reset to 0 on an interruption; declared int) holds `played_until`.
+        played_until, wait = pace(self._next_send_time, time.monotonic(), self._send_interval)
+        self._next_send_time = played_until  # type: ignore[assignment]
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+
+class PhoneTransport(FastAPIWebsocketTransport):
+    """The call's websocket transport, sending through `AheadOutput`."""
+
+    def __init__(self, websocket: WebSocket, params: FastAPIWebsocketParams) -> None:
+        super().__init__(websocket, params)
+        self._output = AheadOutput(self, self._client, self._params, name=self._output_name)
