@@ -50,15 +50,17 @@ OWN_PHRASES = REPO_ROOT / "fixtures" / "dates" / "phrases.txt"
 RESULTS = REPO_ROOT / "bench" / "results.json"
 CHART_NAME = "latency.png"
 TURN = TurnSettings(idle_secs=30)
-# Capacity: load adds at most this to the turn latency p95, and no outgoing-audio gap beyond MAX_GAP_MS.
-CAPACITY_ADDED_P95_MS = 100.0
+# Capacity, the issue's rule: overhead p95 at most this, and no outgoing-audio gap beyond MAX_GAP_MS.
+CAPACITY_OVERHEAD_P95_MS = 100.0
 MAX_GAP_MS = 40.0
+# A stricter rule reported beside it: load adds at most this to the turn latency p95 (vs one call's p50).
+CAPACITY_ADDED_P95_MS = 100.0
 # Concurrent calls start spread over this many seconds (a call lasts ~12 s, so all overlap).
 SPREAD_SECS = 4.0
 # Sequential calls for the latency section start this far apart (a call lasts under 12 s).
 SEQUENTIAL_SECS = 13.0
 ONE_PROCESS_CALLS = (1, 5, 10, 20, 40)
-WORKERS_CALLS = (10, 20, 30, 40)
+WORKERS_CALLS = (10, 20, 30, 40, 50)
 PINNED_NOW = datetime(2026, 11, 23, 9, 0, tzinfo=ZoneInfo("America/New_York"))
 
 
@@ -138,14 +140,17 @@ def ratio(ours: float | None, bare: float | None) -> float | None:
 def capacity_row(run: CallRun, unloaded_p50_ms: float | None) -> dict[str, Any]:
     """One N on one path: summary, what load adds, gaps, CPU (% of a core per call), memory (MiB per call).
 
-    The verdict judges what load adds to the caller's wait: latency p95 at N minus the same path's
-    one-call latency p50 (the unloaded overhead alone, VAD lag on synthetic speech plus the service
-    clients' floor, is already ~80-130 ms on both paths, so an absolute overhead bound would judge
-    the test audio, not the load).
+    `ok` is the issue's rule: overhead p95 <= 100 ms, no gap over 40 ms, no call failed. Bare
+    Pipecat transcribes only after the silence wait, so its overhead is ~100 ms with one call and
+    the rule says little about load there; `ok_load` judges what load adds to the caller's wait
+    (latency p95 at N minus the same path's one-call latency p50, which also counts the spread
+    between p50 and p95, so it is the stricter of the two for our path).
     """
     summary = summarize(run.turns)
     p95 = summary["latency_p95_ms"]
     added = None if p95 is None or unloaded_p50_ms is None else round(p95 - unloaded_p50_ms, 1)
+    overhead_p95 = summary["overhead_p95_ms"]
+    clean = run.failed_calls == 0 and run.max_gap_ms <= MAX_GAP_MS
     return {
         "path": run.path,
         "calls": run.calls,
@@ -160,18 +165,16 @@ def capacity_row(run: CallRun, unloaded_p50_ms: float | None) -> dict[str, Any]:
         "cpu_pct_core_per_call": round(100 * run.cpu_core_fraction / run.calls, 1),
         "rss_mib_peak": round(run.rss_mib_peak, 1),
         "rss_mib_per_call": round((run.rss_mib_peak - run.rss_mib_start) / run.calls, 1),
-        "ok": run.failed_calls == 0
-        and added is not None
-        and added <= CAPACITY_ADDED_P95_MS
-        and run.max_gap_ms <= MAX_GAP_MS,
+        "ok": clean and overhead_p95 is not None and overhead_p95 <= CAPACITY_OVERHEAD_P95_MS,
+        "ok_load": clean and added is not None and added <= CAPACITY_ADDED_P95_MS,
     }
 
 
-def largest_ok(rows: list[dict[str, Any]], path: str) -> int:
-    """The largest N on `path` that passed, with every smaller N passing too (0 if none)."""
+def largest_ok(rows: list[dict[str, Any]], path: str, rule: str = "ok") -> int:
+    """The largest N on `path` that passed `rule`, with every smaller N passing too (0 if none)."""
     best = 0
     for row in sorted((r for r in rows if r["path"] == path), key=lambda r: r["calls"]):
-        if not row["ok"]:
+        if not row[rule]:
             break
         best = row["calls"]
     return best
@@ -229,7 +232,12 @@ async def _capacity(quick_runs: list[CallRun] | None, delays: Delays) -> dict[st
         "rows": rows,
         "workers": workers,
         **{f"largest_ok_{path}": largest_ok(rows, path) for path in paths},
-        "criteria": {"added_by_load_p95_ms": CAPACITY_ADDED_P95_MS, "max_gap_ms": MAX_GAP_MS},
+        **{f"largest_ok_load_{path}": largest_ok(rows, path, "ok_load") for path in paths},
+        "criteria": {
+            "overhead_p95_ms": CAPACITY_OVERHEAD_P95_MS,
+            "max_gap_ms": MAX_GAP_MS,
+            "load_rule_added_by_load_p95_ms": CAPACITY_ADDED_P95_MS,
+        },
     }
 
 
@@ -251,7 +259,7 @@ async def _phone(quick: bool) -> dict[str, Any]:
 
 
 def write_chart(results: dict[str, Any], path: Path) -> None:
-    """Turn latency split into its parts (ours, bare), and what load adds and CPU per call against N."""
+    """Turn latency split into its parts (ours, bare), and overhead p95 and CPU per call against N."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -262,10 +270,12 @@ def write_chart(results: dict[str, Any], path: Path) -> None:
     services = sum(latency["delays_ms"].values())
     bottom = [0.0, 0.0]
     names = ["ours", "bare"]
+    overheads = [latency[n]["overhead_p50_ms"] or 0.0 for n in names]
+    # A negative overhead is service time hidden in the turn wait (the early transcript).
     parts: list[tuple[str, list[float]]] = [
-        ("service delays", [float(services)] * 2),
         ("turn detection wait", [latency[n]["turn_wait_p50_ms"] or 0.0 for n in names]),
-        ("overhead", [max(0.0, latency[n]["overhead_p50_ms"] or 0.0) for n in names]),
+        ("service delays on the critical path", [services + min(0.0, o) for o in overheads]),
+        ("runtime overhead", [max(0.0, o) for o in overheads]),
     ]
     for label, heights in parts:
         left.bar(names, heights, bottom=bottom, label=label)
@@ -277,10 +287,10 @@ def write_chart(results: dict[str, Any], path: Path) -> None:
         if not rows:
             continue
         calls = [r["calls"] for r in rows]
-        middle.plot(calls, [r["added_by_load_p95_ms"] for r in rows], marker="o", label=path_name)
+        middle.plot(calls, [r["overhead_p95_ms"] for r in rows], marker="o", label=path_name)
         right.plot(calls, [r["cpu_pct_core_per_call"] for r in rows], marker="o", label=path_name)
-    middle.axhline(CAPACITY_ADDED_P95_MS, color="grey", linestyle="--")
-    middle.set_title("latency p95 added by load (ms) vs concurrent calls")
+    middle.axhline(CAPACITY_OVERHEAD_P95_MS, color="grey", linestyle="--")
+    middle.set_title("overhead p95 (ms) vs concurrent calls")
     right.set_title("CPU per call (% of a core) vs concurrent calls")
     for axis in (middle, right):
         axis.set_xlabel("concurrent calls")
@@ -372,8 +382,9 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         row = best.get(path)
         rows.append(
             (
-                f"capacity ({label}): largest N where load adds <= 100 ms to p95, no gap > 40 ms",
-                str(capacity[f"largest_ok_{path}"])
+                f"capacity ({label}): largest N, overhead p95 <= 100 ms and no gap > 40 ms"
+                " / stricter: load adds <= 100 ms to p95",
+                f"{capacity[f'largest_ok_{path}']} / {capacity.get(f'largest_ok_load_{path}', '—')}"
                 + (
                     ""
                     if row is None
@@ -423,6 +434,7 @@ def print_summary(results: dict[str, Any], console: Console) -> None:
         "cpu_pct_core_per_call",
         "rss_mib_per_call",
         "ok",
+        "ok_load",
     )
     for column in columns:
         capacity.add_column(column.replace("_", " "))
