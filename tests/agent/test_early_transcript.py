@@ -59,12 +59,14 @@ def _streamed(pcm: bytes) -> list[Frame]:
     return frames
 
 
-async def _hear(pcm: bytes, line: str) -> tuple[FakeOpenAI, list[int], list[str]]:
+async def _hear(pcm: bytes, line: str, failing_uploads: int = 0) -> tuple[FakeOpenAI, list[int], list[str]]:
     """Stream `pcm` then half a second of silence; the uploads at turn end and the turns heard."""
     async with (
         FakeOpenAI(transcripts=[line], delays=Delays(stt=0.15)) as fake,
         openai.DefaultAsyncHttpxClient() as http_client,
     ):
+        if failing_uploads:
+            fake.fail_next(failing_uploads, status=400, service="stt")  # 400: the SDK does not retry
         stt = EarlyTranscriptSTT(
             api_key="sk-test",
             base_url=fake.base_url,
@@ -113,4 +115,11 @@ async def test_a_caller_who_goes_on_after_a_pause_loses_no_words() -> None:
     *early, whole = [upload.duration_seconds or 0.0 for upload in fake.transcriptions]
     assert early and all(whole > seconds + 0.3 for seconds in early)  # only the last carries "no"
     assert uploads_at_turn_end == [len(fake.transcriptions)]
+    assert turns == [line]
+
+
+async def test_a_failed_early_upload_is_tried_again_with_the_whole_segment() -> None:
+    line = "I'd like to book a cleaning for next Tuesday afternoon."
+    fake, _, turns = await _hear(_speech("tuesday_afternoon.wav"), line, failing_uploads=1)
+    assert [upload.transcript for upload in fake.transcriptions] == [None, line]
     assert turns == [line]
