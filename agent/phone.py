@@ -36,6 +36,7 @@ from pipecat.frames.frames import (
     InputAudioRawFrame,
     InterruptionFrame,
     LLMContextFrame,
+    OutputAudioRawFrame,
     TranscriptionFrame,
     TTSSpeakFrame,
     TTSTextFrame,
@@ -62,6 +63,7 @@ from starlette.websockets import WebSocket
 from agent.businesses import BusinessProfile
 from agent.calls import CallStore, EventKind, Outcome
 from agent.early_transcript import EarlyTranscriptSTT
+from agent.latency_observing import observe_latency
 from agent.listening import BatchedSileroVAD, Listening, SharedSmartTurn
 from agent.playout import AHEAD_SECS, PhoneTransport
 from agent.prompting import Prompts
@@ -152,6 +154,9 @@ class SpeechTracker(FrameProcessor):
     it, and the runtime reads it again when the model next tries to confirm. Actions waiting for
     silence (transfer, hang-up) run when the bot stops speaking, and the audio sent ahead of
     playback (`agent.playout`) has been heard.
+
+    The agent's audio stops here: the output passes each chunk on after sending it, and nothing
+    after this tracker (the assistant aggregator, the pipeline's end) reads it.
     """
 
     def __init__(self, session: CallSession, record: CallRecorder) -> None:
@@ -177,6 +182,8 @@ class SpeechTracker(FrameProcessor):
                 self._interrupted()
             elif isinstance(frame, BotStoppedSpeakingFrame):
                 await self._stopped()
+            elif isinstance(frame, OutputAudioRawFrame):
+                return
         await self.push_frame(frame, direction)
 
     def _heard(self, text: str) -> None:
@@ -452,11 +459,9 @@ class PhoneCall:
                 assistant_aggregator,
             ]
         )
-        latency = UserBotLatencyObserver()
         worker = PipelineWorker(
             pipeline,
             params=PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000, enable_metrics=True),
-            observers=[latency],
             # Pipecat's observers see every frame at every hop; the call's own watchdogs (dead
             # line, caller idle, length cap) already end a stuck call, so its idle and turn
             # trackers would only add to the per-frame cost.
@@ -464,6 +469,8 @@ class PhoneCall:
             enable_turn_tracking=False,
             enable_rtvi=False,
         )
+        latency = UserBotLatencyObserver()
+        observe_latency(worker, latency)
         self._worker = worker
 
         async def _latency(_: Any, breakdown: LatencyBreakdown) -> None:

@@ -107,7 +107,13 @@ async def test_a_caller_books_by_phone_and_the_call_hangs_up(tmp_path: Path) -> 
         assert full.outcome == "booked"
         kinds = [e.kind for e in full.events]
         assert "caller" in kinds and "agent" in kinds and "tool_call" in kinds
-        assert any(e.kind == "turn_latency" for e in full.events)
+        # Answered turns' latencies are taken apart down to the voice's first audio.
+        answered = [
+            {c["key"] for c in e.data["breakdown"]["contributions"]}
+            for e in full.events
+            if e.kind == "turn_latency" and e.data["from"] == "user_silence"
+        ]
+        assert answered and any("speech_synthesis" in keys for keys in answered)
 
 
 async def test_forged_replayed_garbage_and_dead_streams(tmp_path: Path) -> None:
