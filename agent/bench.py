@@ -19,6 +19,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import platform
 import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -76,6 +77,49 @@ class DateBench:
     p50_us: float
     p99_us: float
     max_us: float
+
+
+@dataclass(frozen=True)
+class Machine:
+    """What ran the bench: capacity scales with it, and machines of one name differ day to day."""
+
+    cpu: str
+    cores: int
+    python: str
+    # `_reference_loop`, median and best of 11 runs: this machine's pure-Python speed today (the
+    # same kind of machine has measured from 27 to 50 ms a few seconds apart).
+    reference_loop_ms: float
+    reference_loop_best_ms: float
+
+
+def _reference_loop() -> int:
+    """A fixed pure-Python workload (dict stores, int-to-str), the kind of work the runtime's loop does."""
+    table: dict[int, str] = {}
+    for i in range(200_000):
+        table[i % 1000] = str(i)
+    return len(table)
+
+
+def machine() -> Machine:
+    """This machine's CPU model, cores and Python, and how long `_reference_loop` takes on it."""
+    cpuinfo = Path("/proc/cpuinfo")
+    names = [
+        line.split(":", 1)[1].strip()
+        for line in (cpuinfo.read_text().splitlines() if cpuinfo.exists() else [])
+        if line.startswith("model name")
+    ]
+    timings = []
+    for _ in range(11):
+        started = time.perf_counter()
+        _reference_loop()
+        timings.append(time.perf_counter() - started)
+    return Machine(
+        cpu=names[0] if names else platform.processor() or platform.machine(),
+        cores=os.cpu_count() or 1,
+        python=platform.python_version(),
+        reference_loop_ms=round(1000 * statistics.median(timings), 1),
+        reference_loop_best_ms=round(1000 * min(timings), 1),
+    )
 
 
 def _corpus() -> tuple[str, list[tuple[str, datetime]]]:
@@ -166,6 +210,8 @@ def capacity_row(run: CallRun, unloaded_p50_ms: float | None) -> dict[str, Any]:
         "failed_calls": run.failed_calls,
         "errors": run.errors,
         "cpu_cores": round(run.cpu_core_fraction, 3),
+        "machine_idle_cores": round(run.idle_cores, 2),
+        "steal_cores": round(run.steal_cores, 2),
         "cpu_pct_core_per_call": round(100 * run.cpu_core_fraction / run.calls, 1),
         "rss_mib_peak": round(run.rss_mib_peak, 1),
         "rss_mib_per_call": round((run.rss_mib_peak - run.rss_mib_start) / run.calls, 1),
@@ -329,7 +375,11 @@ def run(quick: bool, path: Path = RESULTS) -> dict[str, Any]:
     """Run every section, merge each into the results file, draw the chart beside it."""
     dates = bench_dates(rounds=2 if quick else 20)
     settle_heap()  # as `serve` does before taking calls
-    results: dict[str, Any] = {"dates": asdict(dates), **asyncio.run(_phone(quick))}
+    results: dict[str, Any] = {
+        "machine": asdict(machine()),
+        "dates": asdict(dates),
+        **asyncio.run(_phone(quick)),
+    }
     results["quick"] = quick
     for section, values in results.items():
         write_results(section, values, path)
@@ -343,15 +393,22 @@ def _ms(value: float | None) -> str:
 
 def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(measure, measured, target) for the printed table and the README table alike."""
-    latency, tool, capacity, dates = (
+    latency, tool, capacity, dates, host = (
         results["turn_latency"],
         results["tool_turn"],
         results["capacity"],
         results["dates"],
+        results["machine"],
     )
     ours, bare = latency["ours"], latency["bare"]
     best = {r["path"]: r for r in capacity["rows"] if r["calls"] == capacity.get(f"largest_ok_{r['path']}")}
     rows = [
+        (
+            "machine: CPU, cores; a fixed pure-Python loop, median (best) of 11",
+            f"{host['cpu']}, {host['cores']} cores; {host['reference_loop_ms']} "
+            f"({host['reference_loop_best_ms']}) ms",
+            "—",
+        ),
         (
             "turn latency, speech end -> first agent audio (p50 / p95)",
             f"{_ms(ours['latency_p50_ms'])} / {_ms(ours['latency_p95_ms'])}",
@@ -458,6 +515,8 @@ def print_summary(results: dict[str, Any], console: Console) -> None:
         "failed_calls",
         "cpu_pct_core_per_call",
         "rss_mib_per_call",
+        "machine_idle_cores",
+        "steal_cores",
         "ok",
         "ok_load",
     )

@@ -123,6 +123,9 @@ class CallRun:
     stt_uploads: int = 0  # transcription requests the fake served, early ones talked past included
     errors: list[str] = field(default_factory=list)  # distinct reasons calls failed
     cpu_core_fraction: float = 0.0  # CPU seconds of the server (fakes excluded) per wall second
+    # The whole machine meanwhile, in cores: left idle, and taken by the hypervisor (a VM's steal).
+    idle_cores: float = 0.0
+    steal_cores: float = 0.0
     rss_mib_start: float = 0.0
     rss_mib_peak: float = 0.0
     wall_secs: float = 0.0
@@ -319,10 +322,14 @@ async def _run_calls(
         # Start the process (imports) before the clock starts.
         await asyncio.get_running_loop().run_in_executor(pool, _callers_process, [], wavs)
         sampler = asyncio.create_task(sample_memory())
-        cpu_start, wall_start = meter.cpu_secs(), time.monotonic()
+        cpu_start, wall_start, machine_start = meter.cpu_secs(), time.monotonic(), psutil.cpu_times()
         records = await asyncio.get_running_loop().run_in_executor(pool, _callers_process, specs, wavs)
         run.wall_secs = time.monotonic() - wall_start
         run.cpu_core_fraction = (meter.cpu_secs() - cpu_start) / run.wall_secs
+        machine = psutil.cpu_times()
+        run.idle_cores = (machine.idle - machine_start.idle) / run.wall_secs
+        stolen = getattr(machine, "steal", 0.0) - getattr(machine_start, "steal", 0.0)  # Linux only
+        run.steal_cores = stolen / run.wall_secs
         sampler.cancel()
     run.rss_mib_start, run.rss_mib_peak = rss_start / 2**20, rss_peak / 2**20
     run.failed_calls = sum(r.error is not None for r in records)

@@ -148,7 +148,8 @@ def test_bench_quick_runs_and_writes_results_and_a_chart(tmp_path: Path) -> None
     )
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads(output.read_text())
-    assert {"dates", "turn_latency", "tool_turn", "capacity"} <= results.keys()
+    assert {"machine", "dates", "turn_latency", "tool_turn", "capacity"} <= results.keys()
+    assert results["machine"]["cores"] >= 1 and results["machine"]["reference_loop_ms"] > 0
     assert results["turn_latency"]["ours"]["turns"] >= 1 and results["turn_latency"]["bare"]["turns"] >= 1
     assert results["tool_turn"]["slots_requests_total"] >= 1
     assert (tmp_path / "latency.png").stat().st_size > 0
@@ -161,3 +162,5 @@ async def test_calls_through_serve_with_workers_are_answered_and_their_breakdown
     assert len(run.turns) == 4  # both calls, both lines answered
     assert all(t.turn_wait_ms is not None for t in run.turns)  # read back from the call records
     assert run.cpu_core_fraction > 0 and run.processes == 2
+    # The whole machine meanwhile: idle cores between none and all of them (a little slack for rounding).
+    assert 0 <= run.idle_cores <= (os.cpu_count() or 1) + 0.1 and run.steal_cores >= 0
