@@ -66,6 +66,7 @@ def _ulaw_table() -> np.ndarray[Any, np.dtype[np.int16]]:
 
 
 _ULAW_TO_PCM = _ulaw_table()
+_ULAW_SQUARED = _ULAW_TO_PCM.astype(np.float64) ** 2
 
 
 def ulaw_to_pcm16(data: bytes) -> np.ndarray[Any, np.dtype[np.int16]]:
@@ -77,8 +78,7 @@ def ulaw_rms(data: bytes) -> float:
     """Root-mean-square level of μ-law audio on the 16-bit scale (0 for silence, ~10 000 for a loud tone)."""
     if not data:
         return 0.0
-    samples = ulaw_to_pcm16(data).astype(np.float64)
-    return float(np.sqrt(np.mean(samples * samples)))
+    return float(np.sqrt(_ULAW_SQUARED[np.frombuffer(data, dtype=np.uint8)].mean()))
 
 
 def load_ulaw(path: Path | str) -> bytes:
@@ -101,6 +101,17 @@ def load_ulaw(path: Path | str) -> bytes:
             return body
         position += 8 + size + size % 2
     raise ValueError(f"{path} has no data chunk.")
+
+
+# `json.dumps` of `_send`'s media message (key order included); the payload is base64 (JSON-safe).
+_MEDIA_MESSAGE = (
+    '{{"event": "media", "sequenceNumber": "{sequence}", "media": {{"track": "inbound", '
+    '"chunk": "{chunk}", "timestamp": "{timestamp}", "payload": "{payload}"}}, "streamSid": {stream_sid}}}'
+)
+
+
+def _payload(frame: bytes) -> str:
+    return base64.b64encode(frame).decode()
 
 
 class CallEnded(RuntimeError):
@@ -143,7 +154,7 @@ class CallerTurn:
 @dataclass
 class _Utterance:
     turn: CallerTurn
-    frames: deque[bytes]
+    payloads: deque[str]  # each 20 ms frame, base64-encoded once, up front
     done: asyncio.Future[CallerTurn]
 
 
@@ -288,11 +299,11 @@ class FakeTwilioCaller:
             raise RuntimeError("The caller is not streaming: call start() first.")
         ulaw = audio if isinstance(audio, bytes) else load_ulaw(audio)
         padded = ulaw + bytes([ULAW_SILENCE]) * (-len(ulaw) % FRAME_BYTES)
-        frames = deque(padded[i : i + FRAME_BYTES] for i in range(0, len(padded), FRAME_BYTES))
+        payloads = deque(_payload(padded[i : i + FRAME_BYTES]) for i in range(0, len(padded), FRAME_BYTES))
         turn = CallerTurn(audio_seconds=len(ulaw) / SAMPLE_RATE)
         self.turns.append(turn)
         done: asyncio.Future[CallerTurn] = asyncio.get_running_loop().create_future()
-        self._utterances.append(_Utterance(turn, frames, done))
+        self._utterances.append(_Utterance(turn, payloads, done))
         return await done
 
     async def send_raw(self, message: str | bytes) -> None:
@@ -403,14 +414,14 @@ class FakeTwilioCaller:
 
     async def _stream_media(self) -> None:
         """One 20 ms `media` frame per tick on an absolute schedule; speech when queued, else silence."""
-        silence = bytes([ULAW_SILENCE]) * FRAME_BYTES
+        silence = _payload(bytes([ULAW_SILENCE]) * FRAME_BYTES)
         next_tick = time.monotonic()
         try:
             while self._streaming:
                 lead_in = self.media_frames_sent < self.lead_in_frames
                 utterance = self._utterances[0] if self._utterances and not lead_in else None
-                frame = utterance.frames.popleft() if utterance else silence
-                await self._send_media(frame)
+                payload = utterance.payloads.popleft() if utterance else silence
+                await self._send_media(payload)
                 now = time.monotonic()
                 if utterance is not None:
                     self._mark_progress(utterance, now)
@@ -423,25 +434,25 @@ class FakeTwilioCaller:
     def _mark_progress(self, utterance: _Utterance, now: float) -> None:
         if utterance.turn.speech_started_at is None:
             utterance.turn.speech_started_at = now
-        if not utterance.frames:
+        if not utterance.payloads:
             utterance.turn.speech_ended_at = now
             self._utterances.popleft()
             if not utterance.done.done():
                 utterance.done.set_result(utterance.turn)
 
-    async def _send_media(self, frame: bytes) -> None:
+    async def _send_media(self, payload: str) -> None:
+        """Twilio's `media` message, as `_send` would write it, from a template: 50 a second a call,
+        counted in `media_frames_sent`, not kept."""
         self._chunk += 1
-        await self._send(
-            {
-                "event": "media",
-                "media": {
-                    "track": "inbound",
-                    "chunk": str(self._chunk),
-                    "timestamp": str((self._chunk - 1) * 20),
-                    "payload": base64.b64encode(frame).decode(),
-                },
-            },
-            record=False,  # 50 a second: counted in `media_frames_sent`, not kept
+        self._sequence += 1
+        await self._require_ws().send(
+            _MEDIA_MESSAGE.format(
+                sequence=self._sequence,
+                chunk=self._chunk,
+                timestamp=(self._chunk - 1) * 20,
+                payload=payload,
+                stream_sid=json.dumps(self.stream_sid),
+            )
         )
         self.media_frames_sent += 1
 

@@ -55,6 +55,7 @@ from agent.loopback.openai_api import NO_DELAYS, Delays, FakeOpenAI
 from agent.loopback.serving import ServedApp
 from agent.loopback.twilio_caller import (
     FRAME_BYTES,
+    ULAW_SILENCE,
     CallEnded,
     FakeTwilioCaller,
     load_ulaw,
@@ -324,6 +325,8 @@ def _twilio_echo_app(log: dict[str, Any]) -> FastAPI:
         async for raw in websocket.iter_text():
             message: dict[str, Any] = json.loads(raw) if raw.startswith("{") else {"event": "garbage"}
             log.setdefault("events", []).append(message["event"])
+            if message["event"] == "media":
+                log.setdefault("media", []).append(message)
             frame = await serializer.deserialize(raw)
             if isinstance(frame, InputDTMFFrame):
                 log["dtmf"] = frame.button.value
@@ -374,6 +377,16 @@ async def test_caller_speaks_twilio_media_streams_and_measures_latency():
     assert log["dtmf"] == "5" and log["mark"] == "reply"
     assert log["events"][-3:] == ["dtmf", "garbage", "stop"]
     assert log["events"].count("media") >= caller.media_frames_sent - 5
+    silence = base64.b64encode(bytes([ULAW_SILENCE]) * FRAME_BYTES).decode()
+    first, second = log["media"][:2]  # after `start`, numbered 1; the lead-in is silence
+    assert first == {
+        "event": "media",
+        "sequenceNumber": "2",
+        "media": {"track": "inbound", "chunk": "1", "timestamp": "0", "payload": silence},
+        "streamSid": caller.stream_sid,
+    }
+    assert second["sequenceNumber"] == "3"
+    assert (second["media"]["chunk"], second["media"]["timestamp"]) == ("2", "20")
     assert turn.latency == latency and 0 < latency < 1.0
     assert clear.at - caller.received("mark")[0].at >= 0.35  # the mark came back once 0.4 s had played
     assert caller.protocol_errors == []
