@@ -396,14 +396,13 @@ class FakeTwilioCaller:
             raise RuntimeError("The caller is not connected.")
         return self._ws
 
-    async def _send(self, message: dict[str, Any], *, numbered: bool = True, record: bool = True) -> None:
+    async def _send(self, message: dict[str, Any], *, numbered: bool = True) -> None:
         if numbered:
             self._sequence += 1
             message = {"event": message["event"], "sequenceNumber": str(self._sequence)} | message
             message["streamSid"] = self.stream_sid
         await self._require_ws().send(json.dumps(message))
-        if record:
-            self.sent.append(message)
+        self.sent.append(message)
 
     def _stop_streaming(self) -> None:
         self._streaming = False
@@ -441,8 +440,10 @@ class FakeTwilioCaller:
                 utterance.done.set_result(utterance.turn)
 
     async def _send_media(self, payload: str) -> None:
-        """Twilio's `media` message, as `_send` would write it, from a template: 50 a second a call,
-        counted in `media_frames_sent`, not kept."""
+        """Twilio's `media` message as `_send` would write it, from a template (50 a second a call).
+
+        Counted in `media_frames_sent`, not kept in `sent`.
+        """
         self._chunk += 1
         self._sequence += 1
         await self._require_ws().send(
