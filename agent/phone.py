@@ -65,7 +65,8 @@ from agent.calls import CallStore, EventKind, Outcome
 from agent.early_transcript import EarlyTranscriptSTT
 from agent.latency_observing import observe_latency
 from agent.listening import BatchedSileroVAD, Listening, SharedSmartTurn
-from agent.playout import AHEAD_SECS, PhoneTransport
+from agent.phone_transport import PhoneTransport
+from agent.playout import AHEAD_SECS
 from agent.prompting import Prompts
 from agent.services import Services
 from agent.tools import TOOLS, ReceptionistTools, ToolResult, tool_schemas

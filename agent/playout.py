@@ -18,12 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from fastapi import WebSocket
-from pipecat.transports.websocket.fastapi import (
-    FastAPIWebsocketOutputTransport,
-    FastAPIWebsocketParams,
-    FastAPIWebsocketTransport,
-)
+from pipecat.transports.websocket.fastapi import FastAPIWebsocketOutputTransport
 
 AHEAD_SECS = 0.2
 
@@ -50,11 +45,3 @@ class AheadOutput(FastAPIWebsocketOutputTransport):
         self._next_send_time = played_until  # type: ignore[assignment]
         if wait > 0:
             await asyncio.sleep(wait)
-
-
-class PhoneTransport(FastAPIWebsocketTransport):
-    """The call's websocket transport, sending through `AheadOutput`."""
-
-    def __init__(self, websocket: WebSocket, params: FastAPIWebsocketParams) -> None:
-        super().__init__(websocket, params)
-        self._output = AheadOutput(self, self._client, self._params, name=self._output_name)
