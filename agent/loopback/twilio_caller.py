@@ -414,13 +414,14 @@ class FakeTwilioCaller:
     async def _stream_media(self) -> None:
         """One 20 ms `media` frame per tick on an absolute schedule; speech when queued, else silence."""
         silence = _payload(bytes([ULAW_SILENCE]) * FRAME_BYTES)
+        stream_sid = json.dumps(self.stream_sid)
         next_tick = time.monotonic()
         try:
             while self._streaming:
                 lead_in = self.media_frames_sent < self.lead_in_frames
                 utterance = self._utterances[0] if self._utterances and not lead_in else None
                 payload = utterance.payloads.popleft() if utterance else silence
-                await self._send_media(payload)
+                await self._send_media(payload, stream_sid)
                 now = time.monotonic()
                 if utterance is not None:
                     self._mark_progress(utterance, now)
@@ -439,10 +440,11 @@ class FakeTwilioCaller:
             if not utterance.done.done():
                 utterance.done.set_result(utterance.turn)
 
-    async def _send_media(self, payload: str) -> None:
+    async def _send_media(self, payload: str, stream_sid: str) -> None:
         """Twilio's `media` message as `_send` would write it, from a template (50 a second a call).
 
-        Counted in `media_frames_sent`, not kept in `sent`.
+        `stream_sid` comes JSON-encoded, once per stream. Counted in `media_frames_sent`, not kept
+        in `sent`.
         """
         self._chunk += 1
         self._sequence += 1
@@ -452,7 +454,7 @@ class FakeTwilioCaller:
                 chunk=self._chunk,
                 timestamp=(self._chunk - 1) * 20,
                 payload=payload,
-                stream_sid=json.dumps(self.stream_sid),
+                stream_sid=stream_sid,
             )
         )
         self.media_frames_sent += 1
