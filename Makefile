@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest serve clean
+.PHONY: demo test lint typecheck pytest speech-tools serve clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,8 +26,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) speech-tools
 	$(BIN)/pytest -q
+
+# The audio-path tests make their callers' speech with espeak-ng and sox (Debian packages):
+# installed when missing and this is root on Debian, else one sentence says what to install.
+speech-tools:
+	@command -v espeak-ng >/dev/null && command -v sox >/dev/null || \
+	{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng sox >/dev/null; } || \
+	{ echo "The audio tests need espeak-ng and sox: install them (Debian: apt-get install espeak-ng sox)."; exit 1; }
 
 serve: $(STAMP)
 	$(BIN)/python -m agent serve
