@@ -3,8 +3,9 @@
 A segmented STT (OpenAI's transcription API) hears nothing until the VAD has counted its
 end-of-turn silence (0.2 s); only then does the upload start, and the caller waits for the
 silence *and* the transcription (~150 ms) one after the other. Yet the words are all there at
-the first quiet window: what follows is silence. So when the VAD first hears the caller pause,
-this service uploads what it has buffered; if the caller stays quiet until the VAD declares the
+the first quiet window: what follows is silence. So when the VAD first hears the caller pause
+(`CallerPausedFrame`, from the call's `SpeechGate`, right after the audio it follows), this
+service uploads what it has buffered; if the caller stays quiet until the VAD declares the
 turn over, that early transcript is the segment's transcript, already back or nearly so. If the
 caller goes on talking, the early upload is dropped and the whole segment is transcribed as
 usual, so a pause mid-sentence costs one extra (short) upload and never loses words. How long a
@@ -23,15 +24,18 @@ from typing import Any
 from loguru import logger
 from openai.types.audio import Transcription
 from pipecat.audio.utils import pcm_to_wav
-from pipecat.frames.frames import VADUserStoppedSpeakingFrame
+from pipecat.frames.frames import Frame, VADUserStoppedSpeakingFrame
+from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.openai.stt import OpenAISTTService
+
+from agent.speech_gate import CallerPausedFrame, CallerResumedFrame
 
 # What an early upload ends with: the provider's transcription, or the error it failed with.
 _Outcome = Transcription | Exception
 
 
 class EarlyTranscriptSTT(OpenAISTTService):
-    """OpenAI's segmented STT, fed pause and resume signals by the call's VAD (`BatchedSileroVAD`)."""
+    """OpenAI's segmented STT that also reads the gate's pause and resume marks (and ends them here)."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -39,15 +43,19 @@ class EarlyTranscriptSTT(OpenAISTTService):
         # One entry per segment queued for transcription, in queue order: its early upload, if any.
         self._answers: deque[asyncio.Task[_Outcome] | None] = deque()
 
-    async def caller_paused(self) -> None:
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        if isinstance(frame, CallerPausedFrame):
+            self._caller_paused()
+        elif isinstance(frame, CallerResumedFrame):
+            self._drop_early()
+        else:
+            await super().process_frame(frame, direction)
+
+    def _caller_paused(self) -> None:
         """The caller has paused (the turn is not over yet): upload what has been said so far."""
         self._drop_early()
         pcm = bytes(self._audio_buffer) + self._trailing_silence()
         self._early = self.create_task(self._upload(pcm_to_wav(pcm, self.sample_rate)), "early_transcript")
-
-    async def caller_resumed(self) -> None:
-        """The caller spoke again before the turn ended: the early upload missed words."""
-        self._drop_early()
 
     def _drop_early(self) -> None:
         if self._early is not None:

@@ -11,8 +11,9 @@ here holds one session of each:
   windows costs less than handing them to a thread, which under load waits for the GIL.
 - Smart-Turn's session is shared; ONNX sessions may be run from several threads at once.
 
-A call's VAD can also tell a `PauseListener` (the call's STT) when the caller has paused and if they
-go on, which is what lets transcription start before the end-of-turn silence is over.
+A call's VAD can also tell a `PauseListener` (the call's `SpeechGate`, which marks it for the STT)
+when the caller has paused and if they go on: what lets transcription start before the end-of-turn
+silence is over.
 """
 
 from __future__ import annotations

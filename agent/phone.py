@@ -1,7 +1,7 @@
 """One phone call: Twilio Media Streams audio through a Pipecat pipeline, with the booking tools.
 
     caller ─ Twilio ─▶ input ─▶ STT ─▶ user turns ─▶ CallerTurns ─▶ LLM ─▶ TTS ─▶ output ─▶ SpeechTracker
-                                                        (session)    (tools)              (what was heard)
+                       (VAD, gate)                     (session)    (tools)              (what was heard)
 
 The model runs through Pipecat's OpenAI service; the tools are the same `ReceptionistTools` and
 `CallSession` the text conversation uses. What the phone adds is timing: a caller's turn reaches the
@@ -54,6 +54,7 @@ from pipecat.processors.aggregators.llm_response_universal import (
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.serializers.twilio import TwilioFrameSerializer
 from pipecat.services.llm_service import FunctionCallParams
+from pipecat.services.stt_service import SegmentedSTTService
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams
 from pipecat.turns.user_stop import TurnAnalyzerUserTurnStopStrategy
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
@@ -69,6 +70,7 @@ from agent.phone_transport import PhoneTransport
 from agent.playout import AHEAD_SECS
 from agent.prompting import Prompts
 from agent.services import Services
+from agent.speech_gate import SpeechGate
 from agent.tools import TOOLS, ReceptionistTools, ToolResult, tool_schemas
 from agent.twilio_rest import TwilioCallError, TwilioCalls
 from agent.twiml import say_then_dial, say_then_hang_up
@@ -294,8 +296,8 @@ class TranscriptFirstTurnStop(TurnAnalyzerUserTurnStopStrategy):
 class CallerAudioStops(LLMUserAggregator):
     """Pipecat's user aggregator, keeping the caller's audio to itself.
 
-    The aggregator is the last processor that listens to the caller's audio (VAD, Smart-Turn), yet
-    Pipecat passes every 20 ms frame on through the model, the voice, the output and the trackers,
+    The aggregator is the last processor that listens to the caller's audio (Smart-Turn), yet
+    Pipecat passes every frame on through the model, the voice, the output and the trackers,
     which ignore it. Ending it here took a quarter of the server's CPU per call (bench, 10 calls).
     """
 
@@ -406,6 +408,13 @@ class PhoneCall:
     # -- assembly --------------------------------------------------------------------------------
 
     def _build(self, vad: BatchedSileroVAD, turn_analyzer: SharedSmartTurn) -> PipelineWorker:
+        stt = self.services.stt
+        early = isinstance(stt, EarlyTranscriptSTT)
+        gate = SpeechGate(
+            vad,
+            pass_quiet=not isinstance(stt, SegmentedSTTService),
+            pause_after_secs=self.turn.early_transcript_secs if early else None,
+        )
         transport = PhoneTransport(
             self.websocket,
             FastAPIWebsocketParams(
@@ -416,6 +425,7 @@ class PhoneCall:
                 session_timeout=self.turn.max_call_secs,
                 audio_out_end_silence_secs=1,
             ),
+            gate,
         )
         tools = ToolsSchema(
             standard_tools=[
@@ -434,7 +444,6 @@ class PhoneCall:
         user_aggregator = CallerAudioStops(
             context,
             params=LLMUserAggregatorParams(
-                vad_analyzer=vad,
                 user_turn_strategies=UserTurnStrategies(
                     stop=[TranscriptFirstTurnStop(turn_analyzer=turn_analyzer)]
                 ),
@@ -442,15 +451,13 @@ class PhoneCall:
             ),
         )
         assistant_aggregator = LLMAssistantAggregator(context)
-        if isinstance(self.services.stt, EarlyTranscriptSTT):
-            vad.report_pauses(self.services.stt, self.turn.early_transcript_secs)
         llm = self.services.llm
         for name in TOOLS:
             llm.register_function(name, self._handle_tool)
         pipeline = Pipeline(
             [
                 transport.input(),
-                self.services.stt,
+                stt,
                 user_aggregator,
                 CallerTurns(self.session, self.record),
                 llm,

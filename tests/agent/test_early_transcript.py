@@ -1,7 +1,8 @@
 """Transcription starts at the caller's pause, and a caller who goes on loses no words.
 
-Real espeak speech is streamed at its own pace (20 ms frames) through the STT and the user
-aggregator with the call's VAD, against the fake OpenAI server: what a phone call's front half does.
+Real espeak speech is streamed at its own pace (20 ms frames) through the call's speech gate (its
+VAD), the STT and the user aggregator, against the fake OpenAI server: what a phone call's front
+half does.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.aggregators.llm_response_universal import LLMUserAggregatorParams
-from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor, FrameProcessorSetup
 from pipecat.tests.utils import SleepFrame, run_test
 from pipecat.transcriptions.language import Language
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
@@ -24,6 +25,7 @@ from agent.listening import Listening
 from agent.loopback.openai_api import Delays, FakeOpenAI
 from agent.loopback.twilio_caller import load_ulaw, ulaw_to_pcm16
 from agent.phone import CallerAudioStops, TranscriptFirstTurnStop, TurnSettings
+from agent.speech_gate import SpeechGate
 
 AUDIO = Path(__file__).resolve().parents[2] / "fixtures" / "audio"
 FRAME_BYTES = 320  # 20 ms of 16-bit audio at 8 kHz
@@ -43,6 +45,29 @@ class UploadsAtTurnEnd(FrameProcessor):
         if isinstance(frame, VADUserStoppedSpeakingFrame) and direction == FrameDirection.DOWNSTREAM:
             self.uploads.append(len(self._fake.transcriptions))
         await self.push_frame(frame, direction)
+
+
+class Gated(FrameProcessor):
+    """What the phone input does with the gate (`DirectInput`), as a processor a test pipeline can start."""
+
+    def __init__(self, gate: SpeechGate) -> None:
+        super().__init__()
+        self._gate = gate
+
+    async def setup(self, setup: FrameProcessorSetup) -> None:  # type: ignore[override]  # as Pipecat's
+        await super().setup(setup)
+        self._gate.start(setup.audio_in_sample_rate)
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if direction == FrameDirection.UPSTREAM:
+            self._gate.note(frame)
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, InputAudioRawFrame):
+            for passed in await self._gate.hear(frame):
+                await self.push_frame(passed)
+        else:
+            await self.push_frame(frame, direction)
 
 
 def _speech(name: str) -> bytes:
@@ -74,11 +99,10 @@ async def _hear(pcm: bytes, line: str, failing_uploads: int = 0) -> tuple[FakeOp
             settings=EarlyTranscriptSTT.Settings(model="gpt-4o-transcribe", language=Language.EN),
         )
         vad, smart_turn = await Listening().for_call(vad_stop_secs=0.2, incomplete_wait_secs=1.2)
-        vad.report_pauses(stt, TurnSettings().early_transcript_secs)
+        gate = SpeechGate(vad, pass_quiet=False, pause_after_secs=TurnSettings().early_transcript_secs)
         aggregator = CallerAudioStops(
             LLMContext(),
             params=LLMUserAggregatorParams(
-                vad_analyzer=vad,
                 user_turn_strategies=UserTurnStrategies(
                     stop=[TranscriptFirstTurnStop(turn_analyzer=smart_turn)]
                 ),
@@ -86,7 +110,7 @@ async def _hear(pcm: bytes, line: str, failing_uploads: int = 0) -> tuple[FakeOp
         )
         probe = UploadsAtTurnEnd(fake)
         down, _ = await run_test(
-            Pipeline([stt, aggregator, probe]),
+            Pipeline([Gated(gate), stt, aggregator, probe]),
             frames_to_send=_streamed(pcm + bytes(8000)),
             pipeline_params=PipelineParams(audio_in_sample_rate=8000),
         )
