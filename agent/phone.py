@@ -36,7 +36,6 @@ from pipecat.frames.frames import (
     InputAudioRawFrame,
     InterruptionFrame,
     LLMContextFrame,
-    OutputAudioRawFrame,
     TranscriptionFrame,
     TTSSpeakFrame,
     TTSTextFrame,
@@ -157,9 +156,6 @@ class SpeechTracker(FrameProcessor):
     it, and the runtime reads it again when the model next tries to confirm. Actions waiting for
     silence (transfer, hang-up) run when the bot stops speaking, and the audio sent ahead of
     playback (`agent.playout`) has been heard.
-
-    The agent's audio stops here: the output passes each chunk on after sending it, and nothing
-    after this tracker (the assistant aggregator, the pipeline's end) reads it.
     """
 
     def __init__(self, session: CallSession, record: CallRecorder) -> None:
@@ -185,8 +181,6 @@ class SpeechTracker(FrameProcessor):
                 self._interrupted()
             elif isinstance(frame, BotStoppedSpeakingFrame):
                 await self._stopped()
-            elif isinstance(frame, OutputAudioRawFrame):
-                return
         await self.push_frame(frame, direction)
 
     def _heard(self, text: str) -> None:

@@ -11,6 +11,9 @@ barge-in still silences the agent at once.
 What moves: frames that follow the audio out of the output (the words, bot-stopped-speaking) pass
 up to `AHEAD_SECS` before that audio is heard; `SpeechTracker` waits that long before it hangs up
 or transfers, so the last words are not cut.
+
+Pipecat's output passes each chunk of the voice on once it is sent; nothing after it (the speech
+tracker, the assistant aggregator) reads the agent's audio, so here the chunks go no further.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+from pipecat.frames.frames import Frame, OutputAudioRawFrame
+from pipecat.processors.frame_processor import FrameDirection
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketOutputTransport
 
 AHEAD_SECS = 0.2
@@ -37,7 +42,12 @@ def pace(
 
 
 class AheadOutput(FastAPIWebsocketOutputTransport):
-    """Pipecat's websocket output with `pace` in place of its real-time clock."""
+    """Pipecat's websocket output with `pace` in place of its real-time clock; sent audio stops here."""
+
+    async def push_frame(self, frame: Frame, direction: FrameDirection = FrameDirection.DOWNSTREAM) -> None:
+        if direction == FrameDirection.DOWNSTREAM and isinstance(frame, OutputAudioRawFrame):
+            return
+        await super().push_frame(frame, direction)
 
     async def _write_audio_sleep(self) -> None:
         # Pipecat's `_next_send_time` (reset to 0 on an interruption; declared int) holds `played_until`.
