@@ -16,6 +16,8 @@ dials the business (or promises a call back), since our own voice may be what fa
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -27,6 +29,7 @@ from loguru import logger
 from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
 from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
 from pipecat.audio.turn.base_turn_analyzer import EndOfTurnState
+from pipecat.audio.utils import ulaw_to_pcm
 from pipecat.frames.frames import (
     BotStoppedSpeakingFrame,
     EndFrame,
@@ -308,9 +311,10 @@ MESSAGES_PER_AUDIO_FRAME = 2
 class PhoneSerializer(TwilioFrameSerializer):
     """Twilio's serializer that survives garbage frames and does not hang up a transferred call.
 
-    It also hands the caller's audio on in 40 ms frames: every hop a frame makes (input, STT,
-    user aggregator and VAD, observers) costs as much for 20 ms of audio as for 40 ms, and the
-    input side runs all call long. The VAD hears each pair of messages up to 20 ms later.
+    It also hands the caller's audio on in 40 ms frames: every frame costs as much at each step
+    (the VAD's call, the gate, each hop after it) for 20 ms of audio as for 40 ms, and the input
+    runs all call long. A pair of media messages is decoded as one (Pipecat's μ-law conversion,
+    one frame); other events are Pipecat's. The VAD hears each pair up to 20 ms later.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -323,18 +327,21 @@ class PhoneSerializer(TwilioFrameSerializer):
     async def deserialize(self, data: str | bytes) -> Frame | None:
         self.last_message_at = time.monotonic()
         try:
-            frame = await super().deserialize(data)
+            message = json.loads(data)
+            if message.get("event") != "media":
+                return await super().deserialize(data)
+            self._held.append(base64.b64decode(message["media"]["payload"], validate=True))
+            if len(self._held) < MESSAGES_PER_AUDIO_FRAME:
+                return None
+            ulaw, self._held = b"".join(self._held), []
+            pcm = await ulaw_to_pcm(ulaw, self._twilio_sample_rate, self._sample_rate, self._input_resampler)
         except Exception:
             self.malformed += 1
             logger.warning("skipped a malformed media stream message ({} so far)", self.malformed)
             return None
-        if not isinstance(frame, InputAudioRawFrame):
-            return frame
-        self._held.append(frame.audio)
-        if len(self._held) < MESSAGES_PER_AUDIO_FRAME:
+        if not pcm:
             return None
-        audio, self._held = b"".join(self._held), []
-        return InputAudioRawFrame(audio=audio, sample_rate=frame.sample_rate, num_channels=frame.num_channels)
+        return InputAudioRawFrame(audio=pcm, sample_rate=self._sample_rate, num_channels=1)
 
     async def _hang_up_call(self) -> None:
         if not self.handed_over:

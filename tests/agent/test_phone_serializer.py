@@ -35,3 +35,15 @@ async def test_twilio_messages_are_paired_into_frames_in_order() -> None:
     assert first.sample_rate == 8000
     assert first.audio == ulaw_to_pcm16(messages[0] + messages[1]).tobytes()
     assert second.audio == ulaw_to_pcm16(messages[2] + messages[3]).tobytes()
+
+
+async def test_garbage_on_the_stream_is_skipped_and_counted_and_the_audio_goes_on() -> None:
+    serializer = PhoneSerializer("MZ1", "CA1", "AC1", "token")
+    await serializer.setup(cast(FrameProcessorSetup, SimpleNamespace(audio_in_sample_rate=8000)))
+    garbage = ["{not json", json.dumps({"event": "media", "media": {}}), _media(b"").replace('""', '"%%"')]
+    skipped = [await serializer.deserialize(message) for message in garbage]
+    pair = [bytes([0x10]) * 160, bytes([0x20]) * 160]
+    frames = [await serializer.deserialize(_media(m)) for m in pair]
+    assert skipped == [None, None, None] and serializer.malformed == 3
+    assert frames[0] is None and isinstance(frames[1], InputAudioRawFrame)
+    assert frames[1].audio == ulaw_to_pcm16(pair[0] + pair[1]).tobytes()
