@@ -65,11 +65,6 @@ class SileroStream:
         self.state = np.zeros_like(self.state)
         self.context = np.zeros_like(self.context)
 
-    def skip(self, window: bytes) -> None:
-        """A window not scored: its end is still the next window's context; the state waits."""
-        tail = np.frombuffer(window[-2 * CONTEXT_SAMPLES :], dtype=np.int16)
-        self.context = tail.astype(np.float32) / 32768.0
-
 
 class SileroBatch:
     """Scores Silero windows from many calls together, on the loop that asked."""
@@ -124,13 +119,6 @@ class BatchedSileroVAD(VADAnalyzer):
     and the recent windows are clearly not speech (at 8 kHz, long silence otherwise leaves the
     model deaf to the speech that follows); the rule and its numbers are Pipecat's.
 
-    Silero scores only windows loud enough to count: Pipecat's VAD hears speech where the model is
-    confident *and* the (smoothed) loudness reaches `min_volume`, so below it the model's verdict
-    cannot change the state, and on a phone line that is most windows (the caller listening, or
-    between turns). The loudness is measured first, as Pipecat does; a window not scored counts as
-    not speech for the reset rule, and the model picks up from its state when the caller is loud
-    again (the loudness spans 0.4 s, so the end of speech is always scored).
-
     A listener given to `report_pauses` hears when the caller has been quiet for a while mid-turn
     (still STOPPING, not yet QUIET) and when speech resumes before the stop (STOPPING -> SPEAKING).
     """
@@ -140,7 +128,6 @@ class BatchedSileroVAD(VADAnalyzer):
         self._batch = batch
         self._stream = SileroStream()
         self._scores: deque[float] = deque()
-        self._volumes: deque[float] = deque()
         self._windows_since_reset = 0
         self._low_confidence_windows = 0
         self._pauses: PauseListener | None = None
@@ -165,14 +152,7 @@ class BatchedSileroVAD(VADAnalyzer):
         while len(self._vad_buffer) + len(rest) >= self._vad_frames_num_bytes:
             head = rest[: self._vad_frames_num_bytes - len(self._vad_buffer)]
             rest = rest[len(head) :]
-            window = self._vad_buffer + head
-            volume = VADAnalyzer._get_smoothed_volume(self, window)
-            self._volumes.append(volume)
-            if volume >= self._params.min_volume:
-                self._scores.append(await self._batch.score(self._stream, window))
-            else:
-                self._stream.skip(window)
-                self._scores.append(0.0)
+            self._scores.append(await self._batch.score(self._stream, self._vad_buffer + head))
             before = self._vad_state
             after = self._run_analyzer(head)
             if self._pauses is not None:
@@ -186,9 +166,6 @@ class BatchedSileroVAD(VADAnalyzer):
         confidence = self._scores.popleft()
         self._maybe_reset(confidence)
         return confidence
-
-    def _get_smoothed_volume(self, audio: bytes) -> float:
-        return self._volumes.popleft()  # measured (Pipecat's way) before the window was scored
 
     def _maybe_reset(self, confidence: float) -> None:
         self._windows_since_reset += 1
