@@ -44,6 +44,16 @@ async def test_batched_vad_marks_the_same_speech_as_pipecats_own() -> None:
     assert VADState.SPEAKING in states and states[-1] == VADState.QUIET
 
 
+async def test_after_long_quiet_the_speech_is_heard_when_pipecats_vad_hears_it() -> None:
+    # Quiet windows are not scored; the model must still meet the speech as if it had heard them.
+    quiet = b"\0\0" * 8000 * 3
+    pcm = quiet + _call_audio("book_cleaning.wav") + quiet + _call_audio("yes.wav")
+    expected = await _pipecat_states(pcm)
+    vad, _ = await Listening().for_call(vad_stop_secs=0.2, incomplete_wait_secs=1.2)
+    vad.set_sample_rate(8000)
+    assert [await vad.analyze_audio(frame) for frame in _frames(pcm)] == expected
+
+
 async def test_calls_scored_in_one_batch_do_not_hear_each_other() -> None:
     listening = Listening()
     audio = {"booking": _call_audio("book_cleaning.wav"), "goodbye": _call_audio("goodbye.wav", "no.wav")}
