@@ -7,6 +7,7 @@ hold the webhook events other systems send us, each stored once per (source, tri
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -129,8 +130,15 @@ class CallStore:
             return int(result.scalar_one())
 
     async def add_event(self, call_id: int, kind: EventKind, data: dict[str, Any], at: datetime) -> None:
+        await self.add_events(call_id, [(kind, data, at)])
+
+    async def add_events(
+        self, call_id: int, events: Sequence[tuple[EventKind, dict[str, Any], datetime]]
+    ) -> None:
+        """Several events of one call, in order, in one transaction (one commit, not one each)."""
+        rows = [{"call_id": call_id, "kind": kind, "data": data, "at": at} for kind, data, at in events]
         async with self._engine.begin() as connection:
-            await connection.execute(insert(call_events).values(call_id=call_id, kind=kind, data=data, at=at))
+            await connection.execute(insert(call_events), rows)
 
     async def end_call(self, call_id: int, outcome: Outcome, ended_at: datetime) -> None:
         async with self._engine.begin() as connection:

@@ -132,12 +132,20 @@ class CallRecorder:
             await self._writer
 
     async def _write(self) -> None:
-        while (event := await self._queue.get()) is not None:
-            kind, data, at = event
+        """Each write takes every event queued by then: under load, one commit for several."""
+        closing = False
+        while not closing:
+            queued = [await self._queue.get()]
+            while not self._queue.empty():
+                queued.append(self._queue.get_nowait())
+            closing = queued[-1] is None
+            events = [event for event in queued if event is not None]
+            if not events:
+                continue
             try:
-                await self.store.add_event(self.call_id, kind, data, at)
+                await self.store.add_events(self.call_id, events)
             except Exception:
-                logger.exception("could not record a {} event", kind)
+                logger.exception("could not record {} event(s): {}", len(events), [e[0] for e in events])
 
 
 def _words(text: str) -> str:

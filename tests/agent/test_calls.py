@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from agent.calls import CallStore
+from agent.calls import CallStore, EventKind
 from agent.database import make_engine
+from agent.phone import CallRecorder
+from booking.clock import FixedClock
 from tests.conftest import POSTGRES_URL, REPO_ROOT
 
 T0 = datetime(2026, 11, 23, 14, 0, tzinfo=ZoneInfo("America/New_York"))
@@ -113,8 +117,10 @@ async def test_concurrent_calls_do_not_lose_records(engine: AsyncEngine) -> None
 WRITER = """
 import asyncio, sys
 from datetime import datetime, UTC
-from agent.calls import CallStore
+from agent.calls import CallStore, EventKind
 from agent.database import make_engine
+from agent.phone import CallRecorder
+from booking.clock import FixedClock
 
 async def main(url, tag):
     engine = make_engine(url)
@@ -155,3 +161,42 @@ async def test_several_server_processes_share_postgres() -> None:
     assert sorted(r.call_sid for r in records) == sorted(
         f"CA-{t}-{n}" for t in ("p1", "p2") for n in range(25)
     )
+
+
+class CountedStore(CallStore):
+    """The call store, counting its transactions for events and holding the first one a moment."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine)
+        self.writes = 0
+        self.first_write = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def add_events(
+        self, call_id: int, events: Sequence[tuple[EventKind, dict[str, Any], datetime]]
+    ) -> None:
+        self.writes += 1
+        if self.writes == 1:
+            self.first_write.set()
+            await self.release.wait()
+        await super().add_events(call_id, events)
+
+
+async def test_a_calls_events_queued_behind_a_slow_write_are_recorded_in_order_in_one_more(
+    engine: AsyncEngine,
+) -> None:
+    store = CountedStore(engine)
+    await store.create_schema()
+    call_id = await store.start_call(
+        call_sid="CA9", business_id="bright-smile", from_number=None, to_number=None, started_at=T0
+    )
+    recorder = CallRecorder(store, call_id, FixedClock(T0))
+    await recorder("caller", {"text": "Hi"})
+    await store.first_write.wait()  # the first write is under way (a busy database)
+    for n in range(5):
+        await recorder("agent", {"n": n})
+    store.release.set()
+    await recorder.close()
+    record = await store.get_call(call_id)
+    assert [event.data for event in record.events] == [{"text": "Hi"}] + [{"n": n} for n in range(5)]
+    assert store.writes == 2  # the five that waited went in one transaction
