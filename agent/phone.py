@@ -133,19 +133,18 @@ class CallRecorder:
 
     async def _write(self) -> None:
         """Each write takes every event queued by then: under load, one commit for several."""
-        closing = False
-        while not closing:
+        while True:
             queued = [await self._queue.get()]
             while not self._queue.empty():
                 queued.append(self._queue.get_nowait())
-            closing = queued[-1] is None
             events = [event for event in queued if event is not None]
-            if not events:
-                continue
-            try:
-                await self.store.add_events(self.call_id, events)
-            except Exception:
-                logger.exception("could not record {} event(s): {}", len(events), [e[0] for e in events])
+            if events:
+                try:
+                    await self.store.add_events(self.call_id, events)
+                except Exception:
+                    logger.exception("could not record {} event(s): {}", len(events), [e[0] for e in events])
+            if queued[-1] is None:
+                return
 
 
 def _words(text: str) -> str:

@@ -60,7 +60,7 @@ class SpeechGate:
     def __init__(self, vad: BatchedSileroVAD, *, pass_quiet: bool, pause_after_secs: float | None) -> None:
         self._vad = vad
         self._pass_quiet = pass_quiet
-        self._ring: deque[InputAudioRawFrame] = deque()
+        self._ring: deque[bytes] = deque()
         self._ring_bytes = 0
         self._pre_roll_bytes = 0
         self._speaking = False
@@ -111,13 +111,13 @@ class SpeechGate:
 
     def _pre_roll(self, like: InputAudioRawFrame) -> InputAudioRawFrame:
         """The held audio as one frame: every frame costs the same at each hop, whatever its length."""
-        audio = b"".join(held.audio for held in self._ring)
+        audio = b"".join(self._ring)
         self._ring.clear()
         self._ring_bytes = 0
         return InputAudioRawFrame(audio=audio, sample_rate=like.sample_rate, num_channels=like.num_channels)
 
     def _keep(self, frame: InputAudioRawFrame) -> None:
-        self._ring.append(frame)
+        self._ring.append(frame.audio)
         self._ring_bytes += len(frame.audio)
         while self._ring_bytes > self._pre_roll_bytes:
-            self._ring_bytes -= len(self._ring.popleft().audio)
+            self._ring_bytes -= len(self._ring.popleft())
