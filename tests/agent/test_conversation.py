@@ -296,3 +296,13 @@ def test_tool_names_and_arguments_are_the_contract() -> None:
     assert schemas["confirm_proposal"]["required"] == ["proposal_id"]
     assert set(schemas["transfer_to_human"]["required"]) == {"reason"}
     assert schemas["end_call"]["properties"] == {}
+
+
+def test_each_call_gets_tool_schemas_of_its_own() -> None:
+    """A call that changes its copy of the tools (Pipecat's adapters may) leaves the next call's alone."""
+    first = tool_schemas()
+    first[0]["function"]["parameters"]["properties"].clear()
+    first.pop()
+    second = tool_schemas()
+    assert len(second) == len(TOOLS)
+    assert second[0]["function"]["parameters"]["properties"]
