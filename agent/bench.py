@@ -207,6 +207,7 @@ def capacity_row(run: CallRun, unloaded_p50_ms: float | None) -> dict[str, Any]:
         "added_by_load_p95_ms": added,
         "max_gap_ms": run.max_gap_ms,
         "gaps_over_40ms": run.gaps_over_40ms,
+        "caller_late_p99_ms": run.caller_late_p99_ms,
         "failed_calls": run.failed_calls,
         "errors": run.errors,
         "cpu_cores": round(run.cpu_core_fraction, 3),

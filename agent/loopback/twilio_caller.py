@@ -212,6 +212,8 @@ class FakeTwilioCaller:
         self.last_agent_audio_at: float | None = None
         self.close_code: int | None = None
         self.media_frames_sent = 0
+        # Per media frame, seconds after its 20 ms tick that it was sent: a busy caller's own lag.
+        self.send_lateness: list[float] = []
 
         self._ws: ClientConnection | None = None
         self._sequence = 0
@@ -418,6 +420,7 @@ class FakeTwilioCaller:
         next_tick = time.monotonic()
         try:
             while self._streaming:
+                self.send_lateness.append(max(0.0, time.monotonic() - next_tick))
                 lead_in = self.media_frames_sent < self.lead_in_frames
                 utterance = self._utterances[0] if self._utterances and not lead_in else None
                 payload = utterance.payloads.popleft() if utterance else silence

@@ -393,6 +393,19 @@ async def test_caller_speaks_twilio_media_streams_and_measures_latency():
     assert caller.agent_audio == REPLY
 
 
+async def test_caller_says_how_late_its_frames_left_when_held_up():
+    """A busy load generator shows: frames sent after a hold-up of the caller's loop count as late."""
+    async with (
+        ServedApp(_twilio_echo_app({}), ws="websockets-sansio") as served,
+        FakeTwilioCaller(served.url("/ws", scheme="ws")) as caller,
+    ):
+        await caller.say(AUDIO_DIR / "hello.wav")
+        time.sleep(0.1)  # noqa: ASYNC251 - the caller's loop held up, as by a collection or no free core
+        await caller.say(AUDIO_DIR / "hello.wav")
+    assert len(caller.send_lateness) >= caller.media_frames_sent
+    assert max(caller.send_lateness) >= 0.1 - 0.02  # the hold-up, less the part of a tick it overlapped
+
+
 async def test_caller_raises_call_ended_once_the_server_hangs_up():
     """`say` and the waits raise `CallEnded` after the server closes, rather than waiting forever."""
     app = FastAPI()
