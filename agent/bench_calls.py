@@ -69,7 +69,7 @@ PLAIN_TRANSCRIPTS = ("Hello?", "Hi, I'd like to book a cleaning next Tuesday mor
 # A gap between two agent audio messages longer than this is the caller's turn, not an underrun.
 UTTERANCE_BOUNDARY_SECS = 0.5
 FAKE_THREADS = ("served-app",)
-# The fake callers' scheduling priority: below the server's (0), see `_callers_process`.
+# The fake callers' and fake services' scheduling priority: below the server's (0), see `_callers_process`.
 CALLERS_NICE = 10
 # One business for every bench call: a short greeting (the same the bare pipeline says) keeps calls
 # short; the event type id is the fake Cal.com's, for the tool turn.
@@ -333,6 +333,20 @@ def _callers_process(specs: list[CallerSpec], wavs: tuple[str, ...]) -> list[Cal
         gc.enable()
 
 
+def _fakes_yield_cpu() -> None:
+    """The fake services' threads (OpenAI, Twilio REST) at the callers' priority.
+
+    They stand for OpenAI's and Twilio's machines, as the callers stand for Twilio's media servers
+    (`_callers_process`); a fake that waits for a core answers late, which counts against us.
+    Linux gives each thread a nice value of its own; elsewhere they keep the process's.
+    """
+    if sys.platform != "linux":
+        return
+    for thread in threading.enumerate():
+        if thread.name in FAKE_THREADS and thread.native_id is not None:
+            os.setpriority(os.PRIO_PROCESS, thread.native_id, CALLERS_NICE)
+
+
 async def _run_calls(
     specs: list[CallerSpec], run: CallRun, wavs: tuple[str, ...], meter: ServerMeter
 ) -> list[CallerRecord]:
@@ -345,6 +359,7 @@ async def _run_calls(
             rss_peak = max(rss_peak, meter.rss_bytes())
             await asyncio.sleep(0.25)
 
+    _fakes_yield_cpu()
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         # Start the process (imports) before the clock starts.
         await asyncio.get_running_loop().run_in_executor(pool, _callers_process, [], wavs)
