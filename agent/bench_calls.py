@@ -123,8 +123,8 @@ class CallRun:
     turns: list[TurnSample] = field(default_factory=list)
     max_gap_ms: float = 0.0
     gaps_over_40ms: int = 0
-    # How late the fake callers sent their 20 ms frames (p99 over all frames): when they fall
-    # behind, their clocks on the agent's audio run late too and the run cannot vouch for the server.
+    # How late the fake callers sent their 20 ms frames (p99 over all frames): callers that fall
+    # behind also hear the agent late, which counts against the server in this run's latencies.
     caller_late_p99_ms: float = 0.0
     failed_calls: int = 0
     stt_uploads: int = 0  # transcription requests the fake served, early ones talked past included

@@ -299,7 +299,7 @@ def test_tool_names_and_arguments_are_the_contract() -> None:
 
 
 def test_each_call_gets_tool_schemas_of_its_own() -> None:
-    """A call that changes its copy of the tools (Pipecat's adapters may) leaves the next call's alone."""
+    """A call that changes its copy of the tools leaves the next call's alone."""
     first = tool_schemas()
     first[0]["function"]["parameters"]["properties"].clear()
     first.pop()
