@@ -517,16 +517,18 @@ async def _calls_ended(store: CallStore, calls: int, limit_secs: float = 30) -> 
         await asyncio.sleep(0.2)
 
 
-async def run_workers(calls: int, delays: Delays, stagger_secs: float, workers: int) -> CallRun:
-    """`calls` calls to `serve --workers N`, each saying both WAVs; the workers' CPU and memory."""
+async def run_workers(
+    calls: int, delays: Delays, stagger_secs: float, workers: int, wavs: int = len(PLAIN_WAVS)
+) -> CallRun:
+    """`calls` calls to `serve --workers N`, each saying `wavs` WAVs; the workers' CPU and memory."""
     run = CallRun("ours_workers", calls, processes=workers)
-    transcripts = list(PLAIN_TRANSCRIPTS) * calls
+    transcripts = list(PLAIN_TRANSCRIPTS[:wavs]) * calls
     with tempfile.TemporaryDirectory(prefix="bench-") as name:
         workdir = Path(name)
         (workdir / "business.yaml").write_text(BUSINESS_YAML)
         async with served_line(workdir, transcripts, delays, workers) as line:
             specs = await _dial(line, calls, stagger_secs)
-            records = await _run_calls(specs, run, PLAIN_WAVS, process_tree(line.pid))
+            records = await _run_calls(specs, run, PLAIN_WAVS[:wavs], process_tree(line.pid))
             await _calls_ended(line.store, calls)
             run.stt_uploads = len(line.openai.transcriptions)
             add_turns(run, records, await recorded_breakdowns(line.store, calls), delays)
