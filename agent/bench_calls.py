@@ -380,7 +380,7 @@ async def _run_calls(
     run.max_gap_ms = round(max(gaps, default=0.0), 1)
     run.gaps_over_40ms = sum(g > 40 for g in gaps)
     lateness = [late for record in records for late in record.send_lateness]
-    run.caller_late_p99_ms = round(1000 * float(np.percentile(lateness, 99)), 1) if lateness else 0.0
+    run.caller_late_p99_ms = round(1000 * (percentile(lateness, 99) or 0.0), 1)
     return records
 
 
