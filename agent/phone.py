@@ -355,6 +355,21 @@ class PhoneSerializer(TwilioFrameSerializer):
             await super()._hang_up_call()  # type: ignore[no-untyped-call]
 
 
+def pipecat_tools() -> ToolsSchema:
+    """The booking tools in Pipecat's form, for a call's LLM context."""
+    return ToolsSchema(
+        standard_tools=[
+            FunctionSchema(
+                name=s["function"]["name"],
+                description=s["function"]["description"],
+                properties=s["function"]["parameters"].get("properties", {}),
+                required=s["function"]["parameters"].get("required", []),
+            )
+            for s in tool_schemas()
+        ]
+    )
+
+
 @dataclass
 class PhoneCall:
     """Everything one call needs; `run()` returns when the call is over, with its outcome."""
@@ -435,19 +450,9 @@ class PhoneCall:
             ),
             gate,
         )
-        tools = ToolsSchema(
-            standard_tools=[
-                FunctionSchema(
-                    name=s["function"]["name"],
-                    description=s["function"]["description"],
-                    properties=s["function"]["parameters"].get("properties", {}),
-                    required=s["function"]["parameters"].get("required", []),
-                )
-                for s in tool_schemas()
-            ]
-        )
         context = LLMContext(
-            messages=[{"role": "system", "content": note} for note in self.context_notes], tools=tools
+            messages=[{"role": "system", "content": note} for note in self.context_notes],
+            tools=pipecat_tools(),
         )
         user_aggregator = CallerAudioStops(
             context,
