@@ -11,7 +11,7 @@ record) or, for the multi-process capacity rows, through `python -m agent serve 
 (`served_line`); the baseline through `agent.bench_bare`. Our server writes each turn's breakdown
 into the call record, so the bench reads it from the database, whichever process served the call.
 
-The callers run in a process of their own (`_callers_process`): in the server's loop they would
+The callers run in a process of their own (`agent.bench_callers`): in the server's loop they would
 share its one core and bill it for their own JSON and base64, which at 10 calls doubled the measured
 latency. CPU is the server's: this process's CPU time minus the fake services' threads (the fake
 OpenAI and Twilio REST servers) when it serves in process, else the `serve` process tree's.
@@ -20,7 +20,6 @@ OpenAI and Twilio REST servers) when it serves in process, else the `serve` proc
 from __future__ import annotations
 
 import asyncio
-import gc
 import io
 import json
 import multiprocessing
@@ -50,6 +49,7 @@ from pipecat.observers.user_bot_latency_observer import (
 )
 
 from agent.bench_bare import GREETING, bare_line
+from agent.bench_callers import AUDIO, CALLERS_NICE, CallerRecord, CallerSpec, callers_process, record_of
 from agent.calls import CallStore
 from agent.database import make_engine
 from agent.llm import AssistantTurn, PlannedTurn, ToolCall
@@ -57,20 +57,16 @@ from agent.loopback.calcom_api import FakeCalcom, FakeEventType
 from agent.loopback.line import Dialer, loopback_line
 from agent.loopback.openai_api import Delays, FakeOpenAI
 from agent.loopback.serving import ServedApp, free_port
-from agent.loopback.twilio_caller import FakeTwilioCaller
 from agent.loopback.twilio_rest import FakeTwilio
 from agent.phone import TurnSettings
 from booking.clock import SystemClock
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-AUDIO = REPO_ROOT / "fixtures" / "audio"
 PLAIN_WAVS = ("hello.wav", "book_cleaning.wav")
 PLAIN_TRANSCRIPTS = ("Hello?", "Hi, I'd like to book a cleaning next Tuesday morning.")
 # A gap between two agent audio messages longer than this is the caller's turn, not an underrun.
 UTTERANCE_BOUNDARY_SECS = 0.5
 FAKE_THREADS = ("served-app",)
-# The fake callers' and fake services' scheduling priority: below the server's (0), see `_callers_process`.
-CALLERS_NICE = 10
 # One business for every bench call: a short greeting (the same the bare pipeline says) keeps calls
 # short; the event type id is the fake Cal.com's, for the tool turn.
 BUSINESS_YAML = f"""\
@@ -259,85 +255,11 @@ def _server_cpu_secs(process: psutil.Process) -> float:
     return float(sum(t.user_time + t.system_time for t in process.threads() if t.id not in fakes))
 
 
-@dataclass(frozen=True)
-class CallerSpec:
-    """Where and how one fake caller dials in; crosses into the callers' process."""
-
-    url: str
-    headers: dict[str, str]
-    call_sid: str
-    account_sid: str
-    start_after_secs: float
-
-
-@dataclass
-class CallerRecord:
-    """What one caller measured (monotonic times are system-wide, so they compare across processes)."""
-
-    call_sid: str
-    turns: list[tuple[float, float]] = field(default_factory=list)  # (speech end, latency)
-    media: list[tuple[float, int]] = field(default_factory=list)  # (arrival, μ-law bytes)
-    send_lateness: list[float] = field(default_factory=list)  # seconds each media frame left late
-    error: str | None = None
-
-
-def record_of(caller: FakeTwilioCaller) -> CallerRecord:
-    return CallerRecord(
-        caller.call_sid,
-        [(t.speech_ended_at, t.latency) for t in caller.turns if t.speech_ended_at and t.latency is not None],
-        [(m.at, len(m.audio)) for m in caller.received("media")],
-        caller.send_lateness,
-    )
-
-
-async def _talk(spec: CallerSpec, wavs: tuple[str, ...]) -> CallerRecord:
-    await asyncio.sleep(spec.start_after_secs)
-    caller = FakeTwilioCaller(
-        spec.url, headers=spec.headers, call_sid=spec.call_sid, account_sid=spec.account_sid
-    )
-    try:
-        async with caller:
-            await caller.wait_until_silent(timeout_seconds=30)
-            for wav in wavs:
-                await caller.say(AUDIO / wav)
-                await caller.wait_until_silent(timeout_seconds=30)
-    except Exception as error:
-        return CallerRecord(spec.call_sid, error=f"{type(error).__name__}: {error}"[:200])
-    return record_of(caller)
-
-
-def _callers_process(specs: list[CallerSpec], wavs: tuple[str, ...]) -> list[CallerRecord]:
-    """In a process of their own, so the server's CPU and loop are the server's alone.
-
-    They stand for Twilio, whose media servers keep time whatever our server does, and are not on
-    its cores. Two things here keep them closer to that:
-    - No garbage collection during the calls: a full collection (this process imports the bench's
-      modules) paused every caller at once for ~130 ms at 30 calls, so their audio reached the
-      server late and the agent's audio was stamped late, a gap and a latency the server did not
-      cause. The process lives for one run; what it would have collected waits until then.
-    - A lower scheduling priority (`CALLERS_NICE`): at equal priority the scheduler shares the
-      two cores among the workers and the callers (~0.3 of a core at 40 calls), and a turn's
-      work waits behind the load generator's sends. Now they take the CPU the server leaves.
-      What they lose is still counted against the server: a caller that falls behind hears the
-      agent late (`caller_late_p99_ms` says how far behind they were).
-    """
-    os.setpriority(os.PRIO_PROCESS, 0, CALLERS_NICE)
-
-    async def all_calls() -> list[CallerRecord]:
-        return list(await asyncio.gather(*(_talk(spec, wavs) for spec in specs)))
-
-    gc.disable()
-    try:
-        return asyncio.run(all_calls())
-    finally:
-        gc.enable()
-
-
 def _fakes_yield_cpu() -> None:
     """The fake services' threads (OpenAI, Twilio REST) at the callers' priority.
 
     They stand for OpenAI's and Twilio's machines, as the callers stand for Twilio's media servers
-    (`_callers_process`); a fake that waits for a core answers late, which counts against us.
+    (`callers_process`); a fake that waits for a core answers late, which counts against us.
     Linux gives each thread a nice value of its own; elsewhere they keep the process's.
     """
     if sys.platform != "linux":
@@ -362,10 +284,10 @@ async def _run_calls(
     _fakes_yield_cpu()
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         # Start the process (imports) before the clock starts.
-        await asyncio.get_running_loop().run_in_executor(pool, _callers_process, [], wavs)
+        await asyncio.get_running_loop().run_in_executor(pool, callers_process, [], wavs)
         sampler = asyncio.create_task(sample_memory())
         cpu_start, wall_start, machine_start = meter.cpu_secs(), time.monotonic(), psutil.cpu_times()
-        records = await asyncio.get_running_loop().run_in_executor(pool, _callers_process, specs, wavs)
+        records = await asyncio.get_running_loop().run_in_executor(pool, callers_process, specs, wavs)
         run.wall_secs = time.monotonic() - wall_start
         run.cpu_core_fraction = (meter.cpu_secs() - cpu_start) / run.wall_secs
         machine = psutil.cpu_times()
@@ -615,7 +537,7 @@ async def run_tool_turn(delays: Delays, turn: TurnSettings) -> ToolTurnRun:
                 before = slots()
                 await caller.wait_for_agent_audio(timeout_seconds=30)
                 critical = slots() - before
-                await caller.wait_until_silent(timeout_seconds=30)
+                # Measured: hang up rather than hear the times read out (~8 s of the fake's tone).
             await line.calls_finished()
             breakdowns = await recorded_breakdowns(line.runtime.calls, 1)
             record = record_of(caller)
