@@ -22,6 +22,7 @@ from agent.llm import AssistantTurn, PlannedTurn, ToolCall
 from agent.loopback.line import CALLER_NUMBER, loopback_line
 from agent.loopback.twilio_caller import FakeTwilioCaller
 from agent.phone import TurnSettings
+from agent.simulate_audio import AGENT_SECONDS_PER_CHAR
 from booking.clock import SystemClock
 from booking.models import Window
 from tests.conftest import REPO_ROOT
@@ -74,6 +75,7 @@ BOOKING_TRANSCRIPTS = [
 async def test_a_caller_books_by_phone_and_the_call_hangs_up(tmp_path: Path) -> None:
     """Speech in, the tools run, audio comes back, the booking exists, the call is recorded and hung up."""
     async with loopback_line(tmp_path, list(BOOKING_TURNS), list(BOOKING_TRANSCRIPTS)) as line:
+        line.openai.speech_seconds_per_char = AGENT_SECONDS_PER_CHAR  # the words count, not the tone's length
         call_sid = "CA" + "a" * 32
         stream = await line.ring(call_sid)
         async with line.caller(stream, call_sid) as caller:
@@ -119,6 +121,7 @@ async def test_a_caller_books_by_phone_and_the_call_hangs_up(tmp_path: Path) -> 
 async def test_forged_replayed_garbage_and_dead_streams(tmp_path: Path) -> None:
     """A forged handshake and a replayed token are refused; garbage frames are survived; a dead line ends."""
     async with loopback_line(tmp_path, [], [], TurnSettings(idle_secs=30, dead_line_secs=2)) as line:
+        line.openai.speech_seconds_per_char = AGENT_SECONDS_PER_CHAR
         call_sid = "CA" + "b" * 32
         stream = await line.ring(call_sid)
 
