@@ -387,7 +387,6 @@ class PhoneCall:
     record: CallRecorder
     listening: Listening
     greeting: str
-    context_notes: tuple[str, ...] = ()
     turn: TurnSettings = field(default_factory=TurnSettings)
     outcome: Outcome = "no_booking"
 
@@ -450,10 +449,7 @@ class PhoneCall:
             ),
             gate,
         )
-        context = LLMContext(
-            messages=[{"role": "system", "content": note} for note in self.context_notes],
-            tools=pipecat_tools(),
-        )
+        context = LLMContext(tools=pipecat_tools())
         user_aggregator = CallerAudioStops(
             context,
             params=LLMUserAggregatorParams(

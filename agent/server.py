@@ -24,7 +24,6 @@ from starlette.websockets import WebSocketDisconnect
 
 from agent.businesses import BusinessProfile
 from agent.calls import CallStore
-from agent.errors import ConfigError
 from agent.listening import Listening
 from agent.logs import mask_phone
 from agent.messaging import Messaging
@@ -35,7 +34,7 @@ from agent.reminders import mirrored
 from agent.services import Services, build_services, openai_http_client
 from agent.settings import Settings
 from agent.tools import ReceptionistTools
-from agent.twilio_auth import StreamGrant, StreamTokens, signature_valid, stream_url, webhook_url
+from agent.twilio_auth import PhoneLine, StreamGrant, StreamTokens, signature_valid, stream_url, webhook_url
 from agent.twilio_rest import TwilioCalls
 from agent.twiml import connect_stream, say_then_dial, say_then_hang_up
 from agent.wiring import Runtime, calendar_for, system_prompt_for
@@ -53,29 +52,6 @@ NOT_IN_SERVICE = "Sorry, this number is not in service. Goodbye."
 BUSY = "Sorry, we can't take your call right now. Please call back in a few minutes. Goodbye."
 
 ServicesFactory = Callable[[Settings, str, Any], Services]
-
-
-@dataclass(frozen=True)
-class PhoneLine:
-    """The credentials a real phone line needs, checked once at start-up."""
-
-    account_sid: str
-    auth_token: str
-    public_base_url: str
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> PhoneLine:
-        missing = [name for name in settings.phone_line_missing() if name != "OPENAI_API_KEY"]
-        if settings.openai_api_key is None:
-            missing.insert(0, "OPENAI_API_KEY")
-        if missing:
-            raise ConfigError(f"serve needs {', '.join(missing)} (see the README: connecting a phone line).")
-        assert settings.twilio_account_sid and settings.twilio_auth_token and settings.public_base_url
-        return cls(
-            settings.twilio_account_sid,
-            settings.twilio_auth_token.get_secret_value(),
-            str(settings.public_base_url).rstrip("/"),
-        )
 
 
 @dataclass
@@ -236,7 +212,9 @@ def create_app(
             session=session,
             tools=ReceptionistTools(session, business, runtime.prompts.phrases, on_outcome=booking_written),
             prompts=runtime.prompts,
-            services=services(settings, system_prompt_for(runtime.prompts, business, clock), openai_http),
+            services=services(
+                settings, _with_notes(system_prompt_for(runtime.prompts, business, clock), notes), openai_http
+            ),
             twilio=twilio,
             serializer=PhoneSerializer(
                 stream_sid,
@@ -248,7 +226,6 @@ def create_app(
             record=CallRecorder(store, call_id, clock),
             listening=listening,
             greeting=greeting,
-            context_notes=notes,
             turn=turn,
         )
         outcome = "failed"
@@ -294,6 +271,12 @@ async def welcome(
         appointment=described[0],
     )
     return greeting, notes
+
+
+def _with_notes(system_prompt: str, notes: tuple[str, ...]) -> str:
+    """The call's instructions with what it knows of the caller: one system message, which the
+    model reads the same as several (Pipecat deprecates system messages in the context)."""
+    return "\n\n".join((system_prompt, *notes))
 
 
 def _twiml(body: str) -> Response:
