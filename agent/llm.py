@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-import openai
-from openai import AsyncOpenAI
+from typing import TYPE_CHECKING, Any, Protocol
 
 from agent.errors import RuntimeFailure
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +45,11 @@ class LLM(Protocol):
 
 
 class OpenAIChat:
-    """OpenAI's chat completions API (or any compatible server), with short, explicit timeouts."""
+    """OpenAI's chat completions API (or any compatible server), with short, explicit timeouts.
+
+    The SDK is imported when a chat is made, not with this module: it takes ~0.8 s, and every
+    command imports this module (through the conversation), most never to talk to a model.
+    """
 
     def __init__(
         self,
@@ -56,13 +60,19 @@ class OpenAIChat:
         timeout_seconds: float = 15.0,
         max_tokens: int = 300,
     ) -> None:
-        self._client = AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout_seconds, max_retries=1)
+        from openai import AsyncOpenAI
+
+        self._client: AsyncOpenAI = AsyncOpenAI(
+            api_key=api_key, base_url=base_url, timeout=timeout_seconds, max_retries=1
+        )
         self._model = model
         self._max_tokens = max_tokens
 
     async def complete(
         self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]]
     ) -> AssistantTurn:
+        import openai
+
         try:
             response = await self._client.chat.completions.create(
                 model=self._model,
