@@ -90,20 +90,19 @@ def serve(
     ] = 1,
 ) -> None:
     """Answer phone calls: Twilio webhooks and Media Streams."""
-    from agent.serve import serve as run_server
-    from agent.serve import serve_workers
-    from agent.server import PhoneLine
+    if workers > 1:
+        from agent.twilio_auth import PhoneLine
+        from agent.workers import serve_workers
 
-    async def work(runtime: Runtime) -> int:
-        if workers > 1:
+        async def check(runtime: Runtime) -> int:
             PhoneLine.from_settings(runtime.settings)
             return 0  # configuration and database checked here; each worker opens its own
-        return await run_server(runtime, host, port)
 
-    code = _with_runtime(work)
-    if workers > 1 and code == 0:
-        code = serve_workers(host, port, workers)
-    raise typer.Exit(code)
+        code = _with_runtime(check)
+        raise typer.Exit(serve_workers(host, port, workers) if code == 0 else code)
+    from agent.serve import serve as run_server
+
+    raise typer.Exit(_with_runtime(lambda runtime: run_server(runtime, host, port)))
 
 
 @app.command()

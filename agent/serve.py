@@ -4,26 +4,17 @@ On SIGTERM the server stops taking new calls (Twilio's webhook gets TwiML that p
 through to the business) and waits for live calls to end, up to a bound, before it exits: a deploy
 must not cut a caller off. A second signal exits at once.
 
-One process runs its calls on one event loop, one core. `--workers N` runs N server processes on
-one listening socket (bound here, inherited by each; the kernel hands each new connection to a
-worker that is waiting for one, so a busy worker takes fewer). A call's webhook and its media
-stream may reach different workers: the stream token is redeemed in the shared database. The
-parent only supervises: it passes a stop signal on once (each worker drains its own calls) and
-replaces a worker that dies.
+One process runs its calls on one event loop, one core. `--workers N` runs N of them on one
+listening socket under a supervisor (`agent.workers`); each worker is `run_worker`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
-import multiprocessing
-import multiprocessing.connection
 import os
-import signal
 import socket
 import sys
-import time
-from multiprocessing.process import BaseProcess
 from types import FrameType
 
 import uvicorn
@@ -37,8 +28,6 @@ from agent.settings import load_settings
 from agent.wiring import Runtime, open_runtime
 
 DRAIN_LIMIT_SECONDS = 15 * 60
-# A worker that dies sooner than this after starting is not replaced: it would only die again.
-CRASH_LOOP_SECS = 10.0
 
 
 def settle_heap() -> None:
@@ -93,14 +82,7 @@ async def serve(runtime: Runtime, host: str, port: int, sock: socket.socket | No
     return 0
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
-    """The socket every worker accepts calls on."""
-    sock = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
-    sock.set_inheritable(True)
-    return sock
-
-
-def _worker(sock: socket.socket) -> None:
+def run_worker(sock: socket.socket) -> None:
     """One worker process: its own settings, database engine and app, on the shared socket."""
     os.setpgrp()  # a terminal's Ctrl-C reaches the supervisor only, which passes it on once
     host, port = sock.getsockname()[:2]
@@ -116,49 +98,3 @@ def _worker(sock: socket.socket) -> None:
     except RuntimeFailure as failure:
         logger.error("worker could not start: {}", failure)
         sys.exit(failure.exit_code)
-
-
-def serve_workers(host: str, port: int, workers: int) -> int:
-    """Run `workers` server processes on one port until a stop signal; 0 when all have drained."""
-    sock = listening_socket(host, port)
-    context = multiprocessing.get_context("spawn")
-    running: dict[int, BaseProcess] = {}
-    stopping = failed = False
-
-    started: dict[int, float] = {}
-
-    def start(index: int) -> None:
-        process = context.Process(target=_worker, args=(sock,), name=f"serve-worker-{index}")
-        process.start()
-        running[index] = process
-        started[index] = time.monotonic()
-
-    def stop(sig: int, _: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-        for process in running.values():
-            if process.pid is not None and process.is_alive():
-                os.kill(process.pid, sig)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    for index in range(workers):
-        start(index)
-    logger.info("serving on {}:{} with {} worker processes", host, port, workers)
-    while running:
-        multiprocessing.connection.wait([p.sentinel for p in running.values()])
-        for index, process in list(running.items()):
-            if process.is_alive():
-                continue
-            del running[index]
-            if stopping:
-                continue
-            if time.monotonic() - started[index] < CRASH_LOOP_SECS:
-                logger.error("worker {} failed on start ({}); stopping the others", index, process.exitcode)
-                stop(signal.SIGTERM, None)
-                failed = True
-                continue
-            logger.warning("worker {} exited ({}); starting another", index, process.exitcode)
-            start(index)
-    sock.close()
-    return 1 if failed else 0

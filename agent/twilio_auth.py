@@ -26,10 +26,36 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from twilio.request_validator import RequestValidator
 
+from agent.errors import ConfigError
+from agent.settings import Settings
 from booking.clock import Clock
 from booking.sql import UTCDateTime, create_tables
 
 TOKEN_TTL = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class PhoneLine:
+    """The credentials a real phone line needs, checked once at start-up."""
+
+    account_sid: str
+    auth_token: str
+    public_base_url: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PhoneLine:
+        missing = [name for name in settings.phone_line_missing() if name != "OPENAI_API_KEY"]
+        if settings.openai_api_key is None:
+            missing.insert(0, "OPENAI_API_KEY")
+        if missing:
+            raise ConfigError(f"serve needs {', '.join(missing)} (see the README: connecting a phone line).")
+        assert settings.twilio_account_sid and settings.twilio_auth_token and settings.public_base_url
+        return cls(
+            settings.twilio_account_sid,
+            settings.twilio_auth_token.get_secret_value(),
+            str(settings.public_base_url).rstrip("/"),
+        )
+
 
 metadata = MetaData()
 redeemed_tokens = Table(

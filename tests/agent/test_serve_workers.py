@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from agent.loopback.serving import free_port
-from agent.serve import CRASH_LOOP_SECS
+from agent.workers import CRASH_LOOP_SECS
 
 REPO = Path(__file__).resolve().parents[2]
 
