@@ -28,17 +28,21 @@ import numpy as np
 import onnxruntime
 from pipecat.audio.turn.smart_turn.base_smart_turn import BaseSmartTurn, SmartTurnParams
 from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
+from pipecat.audio.utils import calculate_audio_volume, exp_smoothing
 from pipecat.audio.vad.silero import (
     _MODEL_RESET_INTERVAL_SECS,
     _MODEL_RESET_LOW_CONFIDENCE_WINDOWS,
     _MODEL_RESET_MAX_CONFIDENCE,
 )
 from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADParams, VADState
+from pipecat.audio.volume import VOLUME_WINDOW_SECS
 
 # Phone audio: Twilio streams 8 kHz; Silero takes 256-sample windows with 32 samples of context.
 SAMPLE_RATE = 8000
 WINDOW_SAMPLES = 256
 CONTEXT_SAMPLES = 32
+# Unmeasured windows the loudness catches up on when it is read (`LateLoudness`): 2 s.
+LOUDNESS_CATCH_UP = 64
 # How long the first waiting window waits for others to join its batch. At 20 calls a worker,
 # 2 ms gathered ~1.5 windows a run (~100 µs a window); 6 ms gathers ~4 (~46 µs a window), and
 # the VAD hears the end of a turn at most 6 ms later (`python -m agent bench`).
@@ -112,6 +116,48 @@ class PauseListener(Protocol):
     async def caller_resumed(self) -> None: ...
 
 
+class LateLoudness:
+    """Pipecat's VAD volume for one call (400 ms loudness, smoothed window by window), measured late.
+
+    Pipecat measures the loudness of the last 400 ms at every 32 ms window, but a window only
+    needs it when Silero already calls it speech: the VAD's verdict is "confident and loud
+    enough". On a quiet line that is never, and the measure was ~15% of a quiet call's CPU. So
+    windows are kept as they come and the smoothed value is brought up to date, window by window
+    with Pipecat's own arithmetic, only when it is read. Windows more than `LOUDNESS_CATCH_UP`
+    behind are not measured: their weight in the smoothing is below 0.8 ** 64 (6e-7), the only
+    way this can differ from Pipecat's value.
+    """
+
+    def __init__(self, sample_rate: int, factor: float) -> None:
+        self._block_bytes = math.ceil(VOLUME_WINDOW_SECS * sample_rate) * 2
+        self._sample_rate = sample_rate
+        self._factor = factor
+        self._before = bytearray()  # the audio just before the first unmeasured window (<= a block)
+        self._unmeasured: deque[bytes] = deque()
+        self._smoothed = 0.0
+
+    def add(self, window: bytes) -> None:
+        """One more window of 16-bit audio, not measured yet."""
+        self._unmeasured.append(window)
+        if len(self._unmeasured) > LOUDNESS_CATCH_UP:
+            self._pass(self._unmeasured.popleft())
+
+    def smoothed(self) -> float:
+        """The smoothed volume after the last window added, as Pipecat's VAD computes it."""
+        while self._unmeasured:
+            self._pass(self._unmeasured.popleft())
+            # Pipecat's tracker reads 0 until it holds a whole block, then the block's loudness.
+            whole = len(self._before) == self._block_bytes
+            volume = calculate_audio_volume(self._before, self._sample_rate) if whole else 0.0
+            self._smoothed = exp_smoothing(volume, self._smoothed, self._factor)
+        return self._smoothed
+
+    def _pass(self, window: bytes) -> None:
+        """Move the oldest unmeasured `window` behind the rest, keeping a block of audio there."""
+        self._before += window
+        del self._before[: max(0, len(self._before) - self._block_bytes)]
+
+
 class BatchedSileroVAD(VADAnalyzer):
     """Pipecat's VAD state machine on the shared batch, with Silero's state-reset rule per call.
 
@@ -121,6 +167,8 @@ class BatchedSileroVAD(VADAnalyzer):
 
     A listener given to `report_pauses` hears when the caller has been quiet for a while mid-turn
     (still STOPPING, not yet QUIET) and when speech resumes before the stop (STOPPING -> SPEAKING).
+
+    The volume is measured only for windows Silero finds confident enough (`LateLoudness`).
     """
 
     def __init__(self, batch: SileroBatch, params: VADParams) -> None:
@@ -128,6 +176,8 @@ class BatchedSileroVAD(VADAnalyzer):
         self._batch = batch
         self._stream = SileroStream()
         self._scores: deque[float] = deque()
+        self._confidence = 0.0
+        self._loudness = LateLoudness(SAMPLE_RATE, self._smoothing_factor)
         self._windows_since_reset = 0
         self._low_confidence_windows = 0
         self._pauses: PauseListener | None = None
@@ -165,7 +215,19 @@ class BatchedSileroVAD(VADAnalyzer):
     def voice_confidence(self, buffer: bytes) -> float:
         confidence = self._scores.popleft()
         self._maybe_reset(confidence)
+        self._confidence = confidence
         return confidence
+
+    def _get_smoothed_volume(self, audio: bytes) -> float:
+        """Pipecat's smoothed volume where the state machine reads it: only past the confidence bar.
+
+        Below it the verdict is "not speech" whatever the volume, and what is returned is only
+        stored back (Pipecat's `_prev_volume`, which nothing here reads).
+        """
+        self._loudness.add(audio)
+        if self._confidence < self._params.confidence:
+            return self._prev_volume
+        return self._loudness.smoothed()
 
     def _maybe_reset(self, confidence: float) -> None:
         self._windows_since_reset += 1

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import numpy as np
+from pipecat.audio.utils import calculate_audio_volume
 from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams, VADState
 
@@ -52,6 +54,18 @@ async def test_after_long_quiet_the_speech_is_heard_when_pipecats_vad_hears_it()
     vad, _ = await Listening().for_call(vad_stop_secs=0.2, incomplete_wait_secs=1.2)
     vad.set_sample_rate(8000)
     assert [await vad.analyze_audio(frame) for frame in _frames(pcm)] == expected
+
+
+async def test_speech_after_a_noisy_line_starts_when_pipecats_vad_says_it_does() -> None:
+    # A hissing line is loud enough but not speech: its loudness is measured only once speech
+    # begins, three seconds (more than the catch-up) later, and must come out as Pipecat's.
+    hiss = np.random.default_rng(7).normal(0, 200, 8000 * 3).astype(np.int16).tobytes()
+    pcm = hiss + _call_audio("book_cleaning.wav") + hiss + _call_audio("yes.wav")
+    expected = await _pipecat_states(pcm)
+    vad, _ = await Listening().for_call(vad_stop_secs=0.2, incomplete_wait_secs=1.2)
+    vad.set_sample_rate(8000)
+    assert [await vad.analyze_audio(frame) for frame in _frames(pcm)] == expected
+    assert calculate_audio_volume(hiss[-6400:], 8000) > 0.6  # loud enough: only Silero says "quiet"
 
 
 async def test_calls_scored_in_one_batch_do_not_hear_each_other() -> None:
