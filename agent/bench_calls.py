@@ -132,6 +132,8 @@ class CallRun:
     rss_mib_start: float = 0.0
     rss_mib_peak: float = 0.0
     wall_secs: float = 0.0
+    # Set when this is several runs of the same N pooled (`pooled`): each run's overhead p95.
+    overhead_p95_each_ms: list[float | None] = field(default_factory=list)
 
 
 def turn_wait_ms(breakdown: LatencyBreakdown) -> float:

@@ -24,6 +24,7 @@ from agent.bench import (
     CAPACITY_OVERHEAD_P95_MS,
     capacity_row,
     largest_ok,
+    pooled,
     ratio,
     summarize,
 )
@@ -124,6 +125,19 @@ def test_capacity_rows_judge_what_load_adds_gaps_and_failures() -> None:
     ]
     assert largest_ok(rows, "ours") == 5 and largest_ok(rows, "bare") == 0
     assert largest_ok(rows, "ours", "ok_load") == 5
+
+
+def test_repeated_runs_are_judged_on_all_their_turns_and_their_worst_gap() -> None:
+    lucky = run_with("ours_workers", 40, [800.0] * 19 + [900.0])  # overhead p95 ~85 ms
+    unlucky = run_with("ours_workers", 40, [800.0] * 18 + [900.0] * 2, max_gap_ms=30.0)  # p95 180
+    unlucky.failed_calls, unlucky.cpu_core_fraction = 1, 1.5
+    lucky.wall_secs = unlucky.wall_secs = 10.0
+    run = pooled([lucky, unlucky])
+    row = capacity_row(run, 700.0)
+    assert len(run.turns) == 40 and row["overhead_p95_each_run_ms"] == [85.0, 180.0]
+    assert row["overhead_p95_ms"] == 180.0  # three slow turns of 40: the pooled p95 is still slow
+    assert row["max_gap_ms"] == 30.0 and row["failed_calls"] == 1 and not row["ok"]
+    assert row["cpu_cores"] == 1.0
 
 
 def test_summaries_and_ratios() -> None:
