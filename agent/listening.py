@@ -43,10 +43,15 @@ WINDOW_SAMPLES = 256
 CONTEXT_SAMPLES = 32
 # Unmeasured windows the loudness catches up on when it is read (`LateLoudness`): 2 s.
 LOUDNESS_CATCH_UP = 64
-# How long the first waiting window waits for others to join its batch. At 20 calls a worker,
-# 2 ms gathered ~1.5 windows a run (~100 µs a window); 6 ms gathers ~4 (~46 µs a window), and
-# the VAD hears the end of a turn at most 6 ms later (`python -m agent bench`).
+# How long a window waits for others to join its batch. A run costs a fixed 0.1-0.5 ms (more when
+# the core was idle before it) besides ~70 µs a window, so the fewer runs the better; but the VAD
+# hears the end of a turn only when its windows are scored. A window from a caller who is
+# speaking (or about to be heard as stopping) waits at most BATCH_WAIT_SECS: at 20 calls a worker,
+# 2 ms gathered ~1.5 windows a run, 6 ms ~4. A window from a quiet line, where nothing waits on
+# its verdict but the start of speech (200 ms of it to count), waits up to QUIET_BATCH_WAIT_SECS
+# and goes with the first batch that runs: 20 quiet calls on a worker, 43% of a core -> ~32%.
 BATCH_WAIT_SECS = 0.006
+QUIET_BATCH_WAIT_SECS = 0.024
 
 
 def _session(package: str, name: str) -> onnxruntime.InferenceSession:
@@ -79,14 +84,20 @@ class SileroBatch:
         self._waiting: list[tuple[SileroStream, np.ndarray, asyncio.Future[float]]] = []
         self._flush: asyncio.TimerHandle | None = None
 
-    async def score(self, stream: SileroStream, window: bytes) -> float:
-        """The speech confidence of one 256-sample window of 16-bit audio, advancing `stream`."""
+    async def score(self, stream: SileroStream, window: bytes, *, quiet: bool = False) -> float:
+        """The speech confidence of one 256-sample window of 16-bit audio, advancing `stream`.
+
+        A window from a `quiet` line may wait longer for company (`QUIET_BATCH_WAIT_SECS`).
+        """
         samples = np.frombuffer(window, dtype=np.int16).astype(np.float32) / 32768.0
         loop = asyncio.get_running_loop()
         future: asyncio.Future[float] = loop.create_future()
         self._waiting.append((stream, samples, future))
-        if self._flush is None:
-            self._flush = loop.call_later(BATCH_WAIT_SECS, self._run)
+        run_at = loop.time() + (QUIET_BATCH_WAIT_SECS if quiet else BATCH_WAIT_SECS)
+        if self._flush is None or run_at < self._flush.when():
+            if self._flush is not None:
+                self._flush.cancel()
+            self._flush = loop.call_at(run_at, self._run)
         return await future
 
     def _run(self) -> None:
@@ -202,7 +213,8 @@ class BatchedSileroVAD(VADAnalyzer):
         while len(self._vad_buffer) + len(rest) >= self._vad_frames_num_bytes:
             head = rest[: self._vad_frames_num_bytes - len(self._vad_buffer)]
             rest = rest[len(head) :]
-            self._scores.append(await self._batch.score(self._stream, self._vad_buffer + head))
+            quiet = self._vad_state == VADState.QUIET
+            self._scores.append(await self._batch.score(self._stream, self._vad_buffer + head, quiet=quiet))
             before = self._vad_state
             after = self._run_analyzer(head)
             if self._pauses is not None:

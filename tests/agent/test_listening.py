@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pipecat.audio.utils import calculate_audio_volume
 from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams, VADState
 
-from agent.listening import Listening
+from agent.listening import QUIET_BATCH_WAIT_SECS, Listening, SileroBatch, SileroStream, _session
 from agent.loopback.twilio_caller import load_ulaw, ulaw_to_pcm16
 
 AUDIO = Path(__file__).resolve().parents[2] / "fixtures" / "audio"
@@ -83,3 +84,34 @@ async def test_calls_scored_in_one_batch_do_not_hear_each_other() -> None:
 
     heard = dict(zip(audio, await asyncio.gather(*(listen(name) for name in audio)), strict=True))
     assert heard == expected
+
+
+class CountingSession:
+    """Silero's session, counting the windows of each run."""
+
+    def __init__(self) -> None:
+        self.session = _session("pipecat.audio.vad.data", "silero_vad.onnx")
+        self.batches: list[int] = []
+
+    def run(self, outputs: Any, feeds: dict[str, Any]) -> Any:
+        self.batches.append(len(feeds["input"]))
+        return self.session.run(outputs, feeds)
+
+
+async def test_quiet_lines_wait_for_company_and_a_speaking_caller_takes_them_along() -> None:
+    session = CountingSession()
+    batch = SileroBatch(session)
+    streams = [SileroStream() for _ in range(3)]
+    window = b"\0\0" * 256
+    loop = asyncio.get_running_loop()
+
+    waited_from = loop.time()
+    await batch.score(streams[0], window, quiet=True)
+    assert loop.time() - waited_from >= QUIET_BATCH_WAIT_SECS - 0.001  # alone, it waited for company
+
+    quiet = [asyncio.create_task(batch.score(s, window, quiet=True)) for s in streams[:2]]
+    await asyncio.sleep(0)
+    waited_from = loop.time()
+    await batch.score(streams[2], window)  # a caller mid-turn: scored soon, the quiet ones with it
+    assert loop.time() - waited_from < QUIET_BATCH_WAIT_SECS  # not held for the quiet lines
+    assert all(task.done() for task in quiet) and session.batches == [1, 3]
