@@ -49,7 +49,7 @@ LOUDNESS_CATCH_UP = 64
 # speaking (or about to be heard as stopping) waits at most BATCH_WAIT_SECS: at 20 calls a worker,
 # 2 ms gathered ~1.5 windows a run, 6 ms ~4. A window from a quiet line, where nothing waits on
 # its verdict but the start of speech (200 ms of it to count), waits up to QUIET_BATCH_WAIT_SECS
-# and goes with the first batch that runs: 20 quiet calls on a worker, 43% of a core -> ~32%.
+# and goes with the first batch that runs: 20 quiet calls on a worker, 43% of a core -> 32-37%.
 BATCH_WAIT_SECS = 0.006
 QUIET_BATCH_WAIT_SECS = 0.024
 
