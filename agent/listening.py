@@ -28,14 +28,14 @@ import numpy as np
 import onnxruntime
 from pipecat.audio.turn.smart_turn.base_smart_turn import BaseSmartTurn, SmartTurnParams
 from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
-from pipecat.audio.utils import calculate_audio_volume, exp_smoothing
+from pipecat.audio.utils import exp_smoothing
 from pipecat.audio.vad.silero import (
     _MODEL_RESET_INTERVAL_SECS,
     _MODEL_RESET_LOW_CONFIDENCE_WINDOWS,
     _MODEL_RESET_MAX_CONFIDENCE,
 )
 from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADParams, VADState
-from pipecat.audio.volume import VOLUME_WINDOW_SECS
+from pipecat.audio.volume import AudioVolumeTracker
 
 # Phone audio: Twilio streams 8 kHz; Silero takes 256-sample windows with 32 samples of context.
 SAMPLE_RATE = 8000
@@ -140,10 +140,10 @@ class LateLoudness:
     """
 
     def __init__(self, sample_rate: int, factor: float) -> None:
-        self._block_bytes = math.ceil(VOLUME_WINDOW_SECS * sample_rate) * 2
         self._sample_rate = sample_rate
         self._factor = factor
-        self._before = bytearray()  # the audio just before the first unmeasured window (<= a block)
+        # Pipecat's own 400 ms window, fed every window but read only when one is measured.
+        self._tracker = AudioVolumeTracker()  # type: ignore[no-untyped-call]  # untyped in Pipecat
         self._unmeasured: deque[bytes] = deque()
         self._smoothed = 0.0
 
@@ -151,22 +151,14 @@ class LateLoudness:
         """One more window of 16-bit audio, not measured yet."""
         self._unmeasured.append(window)
         if len(self._unmeasured) > LOUDNESS_CATCH_UP:
-            self._pass(self._unmeasured.popleft())
+            self._tracker.update(self._unmeasured.popleft(), self._sample_rate)
 
     def smoothed(self) -> float:
         """The smoothed volume after the last window added, as Pipecat's VAD computes it."""
         while self._unmeasured:
-            self._pass(self._unmeasured.popleft())
-            # Pipecat's tracker reads 0 until it holds a whole block, then the block's loudness.
-            whole = len(self._before) == self._block_bytes
-            volume = calculate_audio_volume(self._before, self._sample_rate) if whole else 0.0
-            self._smoothed = exp_smoothing(volume, self._smoothed, self._factor)
+            self._tracker.update(self._unmeasured.popleft(), self._sample_rate)
+            self._smoothed = exp_smoothing(self._tracker.volume, self._smoothed, self._factor)
         return self._smoothed
-
-    def _pass(self, window: bytes) -> None:
-        """Move the oldest unmeasured `window` behind the rest, keeping a block of audio there."""
-        self._before += window
-        del self._before[: max(0, len(self._before) - self._block_bytes)]
 
 
 class BatchedSileroVAD(VADAnalyzer):
