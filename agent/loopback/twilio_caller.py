@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import json
 import struct
 import time
@@ -222,7 +223,8 @@ class FakeTwilioCaller:
         self._marks: list[_Mark] = []
         self._playback_ends = 0.0
         self._streaming = False
-        self._changed = asyncio.Condition()
+        # Futures of `_wait_for` calls, woken (all at once) by each message and by the close.
+        self._waiters: list[asyncio.Future[None]] = []
         self._closed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -336,7 +338,9 @@ class FakeTwilioCaller:
     async def wait_until_silent(self, quiet_seconds: float = 0.6, timeout_seconds: float = 15.0) -> None:
         """Wait until the agent has answered the last utterance and then sent no voiced audio for a while.
 
-        A server hang-up after the agent spoke counts as silence.
+        A server hang-up after the agent spoke counts as silence. While the agent talks this
+        sleeps until its last audio would have been `quiet_seconds` old and looks again, rather
+        than waking for each of its 50 messages a second.
         """
         deadline = time.monotonic() + timeout_seconds
         await self.wait_for_agent_audio(timeout_seconds)
@@ -347,12 +351,8 @@ class FakeTwilioCaller:
                 return
             if quiet_until > deadline:
                 raise TimeoutError(f"The agent was still talking after {timeout_seconds} s.")
-            try:
-                await self._wait_for(
-                    self._agent_spoke_since(self.last_agent_audio_at), quiet_until - time.monotonic()
-                )
-            except (TimeoutError, CallEnded):
-                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closed.wait(), quiet_until - time.monotonic())
 
     async def wait_for_message(
         self, event: str, *, after: float = 0.0, timeout_seconds: float = 10.0
@@ -471,16 +471,14 @@ class FakeTwilioCaller:
         try:
             async for raw in ws:
                 self._record(raw)
-                async with self._changed:
-                    self._changed.notify_all()
+                self._wake_waiters()
         except ConnectionClosed:
             pass
         finally:
             self.close_code = ws.close_code
             self._closed.set()
             self._stop_streaming()
-            async with self._changed:
-                self._changed.notify_all()
+            self._wake_waiters()
 
     def _record(self, raw: str | bytes) -> None:
         now = time.monotonic()
@@ -532,15 +530,21 @@ class FakeTwilioCaller:
             if turn.speech_ended_at is not None and turn.first_agent_audio_at is None:
                 turn.first_agent_audio_at = now
 
-    def _agent_spoke_since(self, heard: float) -> Callable[[], bool]:
-        return lambda: self.last_agent_audio_at != heard
+    def _wake_waiters(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def _wait_for(self, condition: Callable[[], bool], timeout_seconds: float) -> None:
+        """Until `condition()` holds, looking again after each message the server sends."""
+
         async def until() -> None:
-            async with self._changed:
-                while not condition():
-                    if self._closed.is_set():
-                        raise CallEnded(f"The call ended (close code {self.close_code}) while waiting.")
-                    await self._changed.wait()
+            while not condition():
+                if self._closed.is_set():
+                    raise CallEnded(f"The call ended (close code {self.close_code}) while waiting.")
+                waiter = asyncio.get_running_loop().create_future()
+                self._waiters.append(waiter)
+                await waiter
 
         await asyncio.wait_for(until(), timeout_seconds)
