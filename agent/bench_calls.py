@@ -329,15 +329,26 @@ def _sid(index: int) -> str:
 
 
 async def run_ours(
-    calls: int, delays: Delays, turn: TurnSettings, stagger_secs: float, wavs: int = len(PLAIN_WAVS)
+    calls: int,
+    delays: Delays,
+    turn: TurnSettings,
+    stagger_secs: float,
+    wavs: int = len(PLAIN_WAVS),
+    voice_secs_per_char: float | None = None,
 ) -> CallRun:
-    """`calls` calls through our phone path, started `stagger_secs` apart, each saying `wavs` WAVs."""
+    """`calls` calls through our phone path, started `stagger_secs` apart, each saying `wavs` WAVs.
+
+    The fake voice speaks `voice_secs_per_char` a character if given, else at the fake's own pace
+    (a person's, so a call's agent audio and the work of sending it are a real call's).
+    """
     run = CallRun("ours", calls)
     transcripts = list(PLAIN_TRANSCRIPTS[:wavs]) * calls
     with tempfile.TemporaryDirectory(prefix="bench-") as name:
         workdir = Path(name)
         (workdir / "business.yaml").write_text(BUSINESS_YAML)
         async with loopback_line(workdir, [], transcripts, turn, delays, workdir / "business.yaml") as line:
+            if voice_secs_per_char is not None:
+                line.openai.speech_seconds_per_char = voice_secs_per_char
             specs = await _dial(line, calls, stagger_secs)
             records = await _run_calls(specs, run, PLAIN_WAVS[:wavs], this_process())
             await line.calls_finished()
@@ -460,12 +471,19 @@ async def run_workers(
 
 
 async def run_bare(
-    calls: int, delays: Delays, turn: TurnSettings, stagger_secs: float, wavs: int = len(PLAIN_WAVS)
+    calls: int,
+    delays: Delays,
+    turn: TurnSettings,
+    stagger_secs: float,
+    wavs: int = len(PLAIN_WAVS),
+    voice_secs_per_char: float | None = None,
 ) -> CallRun:
     """The same calls through the bare Pipecat baseline."""
     run = CallRun("bare", calls)
     transcripts = list(PLAIN_TRANSCRIPTS[:wavs]) * calls
     async with bare_line([], transcripts, turn, delays) as line:
+        if voice_secs_per_char is not None:
+            line.openai.speech_seconds_per_char = voice_secs_per_char
         specs = []
         for index in range(calls):
             caller = line.caller(_sid(index))
@@ -503,7 +521,9 @@ def _last_spoken(messages: Sequence[dict[str, Any]]) -> AssistantTurn:
     return AssistantTurn(text=json.loads(tool["content"])["spoken"])
 
 
-async def run_tool_turn(delays: Delays, turn: TurnSettings) -> ToolTurnRun:
+async def run_tool_turn(
+    delays: Delays, turn: TurnSettings, voice_secs_per_char: float | None = None
+) -> ToolTurnRun:
     """One call on the Cal.com backend (a fake); counts `/slots` requests between speech end and answer."""
     clock = SystemClock()
     calcom = FakeCalcom(clock, event_types=[FakeEventType(7, "cleaning", "Cleaning", 30)])
@@ -529,6 +549,8 @@ async def run_tool_turn(delays: Delays, turn: TurnSettings) -> ToolTurnRun:
         async with loopback_line(
             workdir, planned, transcripts, turn, delays, workdir / "business.yaml", clock, calcom
         ) as line:
+            if voice_secs_per_char is not None:
+                line.openai.speech_seconds_per_char = voice_secs_per_char
             clock_offset = time.time() - time.monotonic()
             call_sid = "CA" + "7" * 32
             async with line.caller(await line.ring(call_sid), call_sid) as caller:
