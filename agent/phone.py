@@ -69,7 +69,7 @@ from agent.early_transcript import EarlyTranscriptSTT
 from agent.latency_observing import observe_latency
 from agent.listening import BatchedSileroVAD, Listening, SharedSmartTurn
 from agent.phone_transport import PhoneTransport
-from agent.playout import AHEAD_SECS
+from agent.playout import AHEAD_SECS, VOICE_CHUNK_10MS
 from agent.prompting import Prompts
 from agent.services import Services
 from agent.speech_gate import SpeechGate
@@ -446,6 +446,7 @@ class PhoneCall:
                 serializer=self.serializer,
                 session_timeout=self.turn.max_call_secs,
                 audio_out_end_silence_secs=1,
+                audio_out_10ms_chunks=VOICE_CHUNK_10MS,
             ),
             gate,
         )

@@ -26,6 +26,12 @@ from pipecat.processors.frame_processor import FrameDirection
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketOutputTransport
 
 AHEAD_SECS = 0.2
+# The voice goes out in 100 ms `media` messages, not Pipecat's default 40 ms. Every message costs the
+# same to send whatever its length (a frame, the pacing, the serializer's JSON and base64, a
+# websocket write, and the same again at Twilio), and while the agent talks that was 25 a second a
+# call. The first message of a reply waits for nothing more: Pipecat's OpenAI TTS pushes its audio
+# in 0.5 s frames. Twilio plays the messages back to back, whatever their length.
+VOICE_CHUNK_10MS = 10
 
 
 def pace(

@@ -91,6 +91,10 @@ async def test_a_caller_books_by_phone_and_the_call_hangs_up(tmp_path: Path) -> 
         assert any(text.startswith("Just to confirm: teeth cleaning") for text in spoken)
         assert any(text.startswith("You're booked: teeth cleaning") for text in spoken)
         assert call_sid in line.twilio.ended_calls
+        # The voice went out in 100 ms messages (800 μ-law bytes), not 40 ms ones: 2.5 times fewer
+        # messages to send and play; the last of each reply may be shorter.
+        sizes = [len(m.audio) for m in caller.received("media") if m.voiced]
+        assert max(sizes) == 800 and sizes.count(800) > len(sizes) / 2
 
         calendar_now = SystemClock().now()
         from agent.wiring import calendar_for
