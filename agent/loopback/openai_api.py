@@ -24,8 +24,6 @@ ones too. Planned turns that are functions run on the server's thread.
 from __future__ import annotations
 
 import asyncio
-import email.parser
-import email.policy
 import functools
 import io
 import itertools
@@ -43,6 +41,8 @@ from typing import Any, Literal, Self
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from agent.llm import AssistantTurn, PlannedTurn
@@ -327,7 +327,7 @@ class FakeOpenAI:
         yield "data: [DONE]\n\n"
 
     async def _transcribe(self, request: Request) -> Response:
-        fields, audio = _multipart(request.headers.get("content-type", ""), await request.body())
+        fields, audio = await _multipart(request)
         if audio is None or "model" not in fields:
             return _error(400, "A 'file' and a 'model' are required.", "invalid_request_error")
         sample_rate, duration, data = _wav_parts(audio)
@@ -523,23 +523,22 @@ def _error(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def _multipart(content_type: str, body: bytes) -> tuple[dict[str, str], bytes | None]:
-    """Form fields and the `file` part of a multipart/form-data body (stdlib parser; no python-multipart)."""
-    parsed = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        f"Content-Type: {content_type}\r\n\r\n".encode() + body
-    )
-    fields: dict[str, str] = {}
-    audio = None
-    for part in parsed.iter_parts() if parsed.is_multipart() else ():
-        name = part.get_param("name", header="content-disposition")
-        payload = part.get_payload(decode=True)
-        if not isinstance(name, str) or not isinstance(payload, bytes):
-            continue
-        if name == "file":
-            audio = payload
-        else:
-            fields[name] = payload.decode()
-    return fields, audio
+async def _multipart(request: Request) -> tuple[dict[str, str], bytes | None]:
+    """Form fields and the `file` part of a multipart/form-data upload, read as FastAPI reads forms.
+
+    (python-multipart: ~0.2 ms for a 3 s WAV, where the stdlib's email parser took ~3 ms of the
+    fake's thread, which shares the bench's cores with the calls.)
+    """
+    try:
+        form = await request.form()
+    except HTTPException:  # a malformed body: no fields and no file, answered as OpenAI would
+        return {}, None
+    try:
+        file = form.get("file")
+        audio = await file.read() if isinstance(file, UploadFile) else None
+        return {name: value for name, value in form.items() if isinstance(value, str)}, audio
+    finally:
+        await form.close()
 
 
 def _wav_parts(audio: bytes) -> tuple[int | None, float | None, bytes]:

@@ -11,6 +11,7 @@ import time
 from types import SimpleNamespace
 from typing import Any
 
+import httpx
 import numpy as np
 import openai
 import pytest
@@ -185,6 +186,24 @@ async def test_sdk_transcription_and_speech():
     assert len(pcm) == round(len("Hello there.") * 0.06 * 24_000) * 2
     assert ulaw_rms(b"") == 0 and _pcm_rms(pcm) > 5_000
     assert fake.spoken_texts == ["Hello there.", "Hi."]
+
+
+async def test_an_upload_without_a_file_or_with_a_broken_body_gets_openais_400():
+    """What a client sends wrong is answered in OpenAI's error shape, and nothing is transcribed."""
+    async with FakeOpenAI(transcripts=["Yes, please."], delays=NO_DELAYS) as fake:
+        url = f"{fake.base_url}/audio/transcriptions"
+        auth = {"Authorization": "Bearer sk-test"}
+        async with httpx.AsyncClient() as client:
+            no_file = await client.post(url, headers=auth, data={"model": "gpt-4o-transcribe"})
+            broken = await client.post(
+                url,
+                headers=auth | {"Content-Type": "multipart/form-data; boundary=x"},
+                content=b"--x\r\nContent-Disposition: form-data\r\n\r\nno name and no end",
+            )
+    for response in (no_file, broken):
+        assert response.status_code == 400
+        assert response.json()["error"]["message"] == "A 'file' and a 'model' are required."
+    assert fake.pending_transcripts == 1 and fake.transcriptions == []
 
 
 async def test_longer_recording_of_heard_speech_gets_the_same_words():
