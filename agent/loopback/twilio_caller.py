@@ -339,8 +339,8 @@ class FakeTwilioCaller:
         """Wait until the agent has answered the last utterance and then sent no voiced audio for a while.
 
         A server hang-up after the agent spoke counts as silence. While the agent talks this
-        sleeps until its last audio would have been `quiet_seconds` old and looks again, rather
-        than waking for each of its 50 messages a second.
+        sleeps until its last audio would be `quiet_seconds` old and looks again, rather than
+        waking for each of its messages.
         """
         deadline = time.monotonic() + timeout_seconds
         await self.wait_for_agent_audio(timeout_seconds)
