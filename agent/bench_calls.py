@@ -453,15 +453,25 @@ async def _calls_ended(store: CallStore, calls: int, limit_secs: float = 30) -> 
 
 
 async def run_workers(
-    calls: int, delays: Delays, stagger_secs: float, workers: int, wavs: int = len(PLAIN_WAVS)
+    calls: int,
+    delays: Delays,
+    stagger_secs: float,
+    workers: int,
+    wavs: int = len(PLAIN_WAVS),
+    voice_secs_per_char: float | None = None,
 ) -> CallRun:
-    """`calls` calls to `serve --workers N`, each saying `wavs` WAVs; the workers' CPU and memory."""
+    """`calls` calls to `serve --workers N`, each saying `wavs` WAVs; the workers' CPU and memory.
+
+    The fake voice's pace is as `run_ours` takes it.
+    """
     run = CallRun("ours_workers", calls, processes=workers)
     transcripts = list(PLAIN_TRANSCRIPTS[:wavs]) * calls
     with tempfile.TemporaryDirectory(prefix="bench-") as name:
         workdir = Path(name)
         (workdir / "business.yaml").write_text(BUSINESS_YAML)
         async with served_line(workdir, transcripts, delays, workers) as line:
+            if voice_secs_per_char is not None:
+                line.openai.speech_seconds_per_char = voice_secs_per_char
             specs = await _dial(line, calls, stagger_secs)
             records = await _run_calls(specs, run, PLAIN_WAVS[:wavs], process_tree(line.pid))
             await _calls_ended(line.store, calls)

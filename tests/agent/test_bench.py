@@ -40,6 +40,7 @@ from agent.bench_calls import (
     turn_wait_ms,
 )
 from agent.loopback.openai_api import Delays
+from agent.simulate_audio import AGENT_SECONDS_PER_CHAR
 from tests.conftest import REPO_ROOT
 
 DELAYS = Delays(stt=0.15, llm_first_token=0.25, tts_first_byte=0.12)
@@ -171,7 +172,9 @@ def test_bench_quick_runs_and_writes_results_and_a_chart(tmp_path: Path) -> None
 
 async def test_calls_through_serve_with_workers_are_answered_and_their_breakdowns_recorded() -> None:
     """The multi-process capacity rows: real `serve --workers 2`, its webhook and stream in any worker."""
-    run = await run_workers(2, DELAYS, stagger_secs=0.5, workers=2, wavs=1)
+    run = await run_workers(
+        2, DELAYS, stagger_secs=0.5, workers=2, wavs=1, voice_secs_per_char=AGENT_SECONDS_PER_CHAR
+    )
     assert run.failed_calls == 0 and run.errors == []
     assert len(run.turns) == 2  # both calls answered
     assert all(t.turn_wait_ms is not None for t in run.turns)  # read back from the call records
