@@ -324,6 +324,12 @@ def add_turns(
         ]
 
 
+def _pace_voice(fake: FakeOpenAI, secs_per_char: float | None) -> None:
+    """The fake voice at `secs_per_char` a character if given, else at the fake's own (a person's)."""
+    if secs_per_char is not None:
+        fake.speech_seconds_per_char = secs_per_char
+
+
 def _sid(index: int) -> str:
     return f"CA{index:032x}"
 
@@ -347,8 +353,7 @@ async def run_ours(
         workdir = Path(name)
         (workdir / "business.yaml").write_text(BUSINESS_YAML)
         async with loopback_line(workdir, [], transcripts, turn, delays, workdir / "business.yaml") as line:
-            if voice_secs_per_char is not None:
-                line.openai.speech_seconds_per_char = voice_secs_per_char
+            _pace_voice(line.openai, voice_secs_per_char)
             specs = await _dial(line, calls, stagger_secs)
             records = await _run_calls(specs, run, PLAIN_WAVS[:wavs], this_process())
             await line.calls_finished()
@@ -470,8 +475,7 @@ async def run_workers(
         workdir = Path(name)
         (workdir / "business.yaml").write_text(BUSINESS_YAML)
         async with served_line(workdir, transcripts, delays, workers) as line:
-            if voice_secs_per_char is not None:
-                line.openai.speech_seconds_per_char = voice_secs_per_char
+            _pace_voice(line.openai, voice_secs_per_char)
             specs = await _dial(line, calls, stagger_secs)
             records = await _run_calls(specs, run, PLAIN_WAVS[:wavs], process_tree(line.pid))
             await _calls_ended(line.store, calls)
@@ -492,8 +496,7 @@ async def run_bare(
     run = CallRun("bare", calls)
     transcripts = list(PLAIN_TRANSCRIPTS[:wavs]) * calls
     async with bare_line([], transcripts, turn, delays) as line:
-        if voice_secs_per_char is not None:
-            line.openai.speech_seconds_per_char = voice_secs_per_char
+        _pace_voice(line.openai, voice_secs_per_char)
         specs = []
         for index in range(calls):
             caller = line.caller(_sid(index))
@@ -559,8 +562,7 @@ async def run_tool_turn(
         async with loopback_line(
             workdir, planned, transcripts, turn, delays, workdir / "business.yaml", clock, calcom
         ) as line:
-            if voice_secs_per_char is not None:
-                line.openai.speech_seconds_per_char = voice_secs_per_char
+            _pace_voice(line.openai, voice_secs_per_char)
             clock_offset = time.time() - time.monotonic()
             call_sid = "CA" + "7" * 32
             async with line.caller(await line.ring(call_sid), call_sid) as caller:
