@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from pipecat.audio.utils import calculate_audio_volume
 from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams, VADState
@@ -37,6 +38,7 @@ async def _pipecat_states(pcm: bytes) -> list[VADState]:
     return [await vad.analyze_audio(frame) for frame in _frames(pcm)]
 
 
+@pytest.mark.usefixtures("lone_caller_silero")
 async def test_batched_vad_marks_the_same_speech_as_pipecats_own() -> None:
     pcm = _call_audio("book_cleaning.wav", "yes.wav")
     expected = await _pipecat_states(pcm)
@@ -47,6 +49,7 @@ async def test_batched_vad_marks_the_same_speech_as_pipecats_own() -> None:
     assert VADState.SPEAKING in states and states[-1] == VADState.QUIET
 
 
+@pytest.mark.usefixtures("lone_caller_silero")
 async def test_after_long_quiet_the_speech_is_heard_when_pipecats_vad_hears_it() -> None:
     # Quiet windows are not scored; the model must still meet the speech as if it had heard them.
     quiet = b"\0\0" * 8000 * 3
@@ -57,6 +60,7 @@ async def test_after_long_quiet_the_speech_is_heard_when_pipecats_vad_hears_it()
     assert [await vad.analyze_audio(frame) for frame in _frames(pcm)] == expected
 
 
+@pytest.mark.usefixtures("lone_caller_silero")
 async def test_speech_after_a_noisy_line_starts_when_pipecats_vad_says_it_does() -> None:
     # A hissing line is loud enough but not speech: its loudness is measured only once speech
     # begins, three seconds (more than the catch-up) later, and must come out as Pipecat's.

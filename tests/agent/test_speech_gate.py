@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from pipecat.frames.frames import (
     Frame,
     InputAudioRawFrame,
@@ -21,6 +22,8 @@ from pipecat.frames.frames import (
 from agent.listening import Listening
 from agent.loopback.twilio_caller import load_ulaw, ulaw_to_pcm16
 from agent.speech_gate import PRE_ROLL_SECS, CallerPausedFrame, CallerResumedFrame, SpeechGate
+
+pytestmark = pytest.mark.usefixtures("lone_caller_silero")
 
 AUDIO = Path(__file__).resolve().parents[2] / "fixtures" / "audio"
 RATE = 8000
