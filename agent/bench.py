@@ -276,11 +276,12 @@ def _voice_pace(quick: bool) -> float | None:
     return AGENT_SECONDS_PER_CHAR if quick else None
 
 
-async def _turn_latency(quick: bool, delays: Delays) -> tuple[dict[str, Any], list[CallRun]]:
+async def _turn_latency(
+    quick: bool, delays: Delays, voice: float | None
+) -> tuple[dict[str, Any], list[CallRun]]:
     """Sequential calls, ours and bare interleaved round by round so both see the same machine."""
     runs: list[CallRun] = []
     calls, wavs = (1, 1) if quick else (2, 2)
-    voice = _voice_pace(quick)
     for _ in range(1 if quick else 3):
         runs.append(await run_ours(calls, delays, TURN, SEQUENTIAL_SECS, wavs, voice))
         runs.append(await run_bare(calls, delays, TURN, SEQUENTIAL_SECS, wavs, voice))
@@ -364,9 +365,9 @@ async def _capacity(quick_runs: list[CallRun] | None, delays: Delays) -> dict[st
 
 
 async def _phone(quick: bool) -> dict[str, Any]:
-    delays = Delays()
-    latency, runs = await _turn_latency(quick, delays)
-    tool = await run_tool_turn(delays, TURN, _voice_pace(quick))
+    delays, voice = Delays(), _voice_pace(quick)
+    latency, runs = await _turn_latency(quick, delays, voice)
+    tool = await run_tool_turn(delays, TURN, voice)
     plain_ms = tool.plain.latency_ms if tool.plain else None
     tool_ms = tool.tool.latency_ms if tool.tool else None
     return {
