@@ -34,8 +34,9 @@ from types import TracebackType
 from typing import Any, Self
 
 import numpy as np
-from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+
+from agent.loopback.websocket_client import ClientSocket
 
 __all__ = [
     "FRAME_BYTES",
@@ -216,7 +217,7 @@ class FakeTwilioCaller:
         # Per media frame, seconds after its 20 ms tick that it was sent: a busy caller's own lag.
         self.send_lateness: list[float] = []
 
-        self._ws: ClientConnection | None = None
+        self._ws: ClientSocket | None = None
         self._sequence = 0
         self._chunk = 0
         self._utterances: deque[_Utterance] = deque()
@@ -226,7 +227,7 @@ class FakeTwilioCaller:
         # Futures of `_wait_for` calls, woken (all at once) by each message and by the close.
         self._waiters: list[asyncio.Future[None]] = []
         self._closed = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._media_task: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -241,22 +242,21 @@ class FakeTwilioCaller:
 
     async def connect(self) -> None:
         """Open the websocket, record what the server sends, and `start()` unless told not to."""
-        self._ws = await connect(
+        self._ws = await ClientSocket.open(
             self.url,
-            additional_headers=self.headers,
-            user_agent_header=TWILIO_USER_AGENT,
+            on_message=self._on_message,
+            on_close=self._on_close,
+            headers={"User-Agent": TWILIO_USER_AGENT} | self.headers,
             open_timeout=self.open_timeout,
             close_timeout=self.open_timeout,
-            compression=None,
         )
-        self._tasks.append(asyncio.create_task(self._receive(self._ws), name="twilio-caller-receive"))
         if self.send_start:
             await self.start()
 
     async def start(self) -> None:
         """Send `connected` and `start`, then stream a `media` frame every 20 ms until `stop` or hang-up."""
-        await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"}, numbered=False)
-        await self._send(
+        self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"}, numbered=False)
+        self._send(
             {
                 "event": "start",
                 "start": {
@@ -271,24 +271,22 @@ class FakeTwilioCaller:
         )
         self.call_started_at = time.monotonic()
         self._streaming = True
-        self._tasks.append(asyncio.create_task(self._stream_media(), name="twilio-caller-media"))
+        self._media_task = asyncio.create_task(self._stream_media(), name="twilio-caller-media")
 
     async def stop(self) -> None:
         """Send Twilio's `stop` (the call ended on the phone side) and stop streaming media."""
         self._stop_streaming()
-        await self._send(
-            {"event": "stop", "stop": {"accountSid": self.account_sid, "callSid": self.call_sid}}
-        )
+        self._send({"event": "stop", "stop": {"accountSid": self.account_sid, "callSid": self.call_sid}})
 
     async def hang_up(self) -> None:
         """Close the websocket without `stop` (a dropped line); also what leaving the `async with` does."""
         self._stop_streaming()
         if self._ws is not None:
             await self._ws.close()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
+        if self._media_task is not None:
+            self._media_task.cancel()
+            await asyncio.gather(self._media_task, return_exceptions=True)
+            self._media_task = None
 
     # -- talking -----------------------------------------------------------------------------
 
@@ -312,12 +310,12 @@ class FakeTwilioCaller:
 
     async def send_raw(self, message: str | bytes) -> None:
         """Send anything as one websocket message (garbage, truncated JSON, binary frames)."""
-        await self._require_ws().send(message)
+        self._require_ws().send(message)
         self.sent.append(message if isinstance(message, str) else repr(message))
 
     async def send_dtmf(self, digit: str) -> None:
         """Send a keypad press as Twilio's `dtmf` event."""
-        await self._send({"event": "dtmf", "dtmf": {"track": "inbound_track", "digit": digit}})
+        self._send({"event": "dtmf", "dtmf": {"track": "inbound_track", "digit": digit}})
 
     # -- waiting -----------------------------------------------------------------------------
 
@@ -393,17 +391,17 @@ class FakeTwilioCaller:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _require_ws(self) -> ClientConnection:
+    def _require_ws(self) -> ClientSocket:
         if self._ws is None:
             raise RuntimeError("The caller is not connected.")
         return self._ws
 
-    async def _send(self, message: dict[str, Any], *, numbered: bool = True) -> None:
+    def _send(self, message: dict[str, Any], *, numbered: bool = True) -> None:
         if numbered:
             self._sequence += 1
             message = {"event": message["event"], "sequenceNumber": str(self._sequence)} | message
             message["streamSid"] = self.stream_sid
-        await self._require_ws().send(json.dumps(message))
+        self._require_ws().send(json.dumps(message))
         self.sent.append(message)
 
     def _stop_streaming(self) -> None:
@@ -424,11 +422,11 @@ class FakeTwilioCaller:
                 lead_in = self.media_frames_sent < self.lead_in_frames
                 utterance = self._utterances[0] if self._utterances and not lead_in else None
                 payload = utterance.payloads.popleft() if utterance else silence
-                await self._send_media(payload, stream_sid)
+                self._send_media(payload, stream_sid)
                 now = time.monotonic()
                 if utterance is not None:
                     self._mark_progress(utterance, now)
-                await self._echo_due_marks(now)
+                self._echo_due_marks(now)
                 next_tick += FRAME_SECONDS
                 await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
         except ConnectionClosed:
@@ -443,7 +441,7 @@ class FakeTwilioCaller:
             if not utterance.done.done():
                 utterance.done.set_result(utterance.turn)
 
-    async def _send_media(self, payload: str, stream_sid: str) -> None:
+    def _send_media(self, payload: str, stream_sid: str) -> None:
         """Twilio's `media` message as `_send` would write it, from a template (50 a second a call).
 
         `stream_sid` comes JSON-encoded, once per stream. Counted in `media_frames_sent`, not kept
@@ -451,7 +449,7 @@ class FakeTwilioCaller:
         """
         self._chunk += 1
         self._sequence += 1
-        await self._require_ws().send(
+        self._require_ws().send(
             _MEDIA_MESSAGE.format(
                 sequence=self._sequence,
                 chunk=self._chunk,
@@ -462,23 +460,20 @@ class FakeTwilioCaller:
         )
         self.media_frames_sent += 1
 
-    async def _echo_due_marks(self, now: float) -> None:
+    def _echo_due_marks(self, now: float) -> None:
         while self._marks and self._marks[0].due <= now:
             mark = self._marks.pop(0)
-            await self._send({"event": "mark", "mark": {"name": mark.name}})
+            self._send({"event": "mark", "mark": {"name": mark.name}})
 
-    async def _receive(self, ws: ClientConnection) -> None:
-        try:
-            async for raw in ws:
-                self._record(raw)
-                self._wake_waiters()
-        except ConnectionClosed:
-            pass
-        finally:
-            self.close_code = ws.close_code
-            self._closed.set()
-            self._stop_streaming()
-            self._wake_waiters()
+    def _on_message(self, raw: str | bytes) -> None:
+        self._record(raw)
+        self._wake_waiters()
+
+    def _on_close(self, close_code: int | None) -> None:
+        self.close_code = close_code
+        self._closed.set()
+        self._stop_streaming()
+        self._wake_waiters()
 
     def _record(self, raw: str | bytes) -> None:
         now = time.monotonic()
