@@ -69,6 +69,10 @@ ONE_PROCESS_CALLS = (1, 5, 10, 20, 40)
 WORKERS_CALLS = (10, 20, 30, 40, 50)
 # Runs pooled into each `serve --workers` row, the rows that answer the capacity target (`pooled`).
 WORKERS_REPEATS = 3
+# A capacity run during which the hypervisor took more than this (cores, averaged over the run) did
+# not have the machine's two cores, and is run again, at most DISTURBED_RETRIES times (`_capacity_run`).
+STEAL_LIMIT_CORES = 0.15
+DISTURBED_RETRIES = 2
 PINNED_NOW = datetime(2026, 11, 23, 9, 0, tzinfo=ZoneInfo("America/New_York"))
 
 
@@ -220,6 +224,7 @@ def capacity_row(run: CallRun, unloaded_p50_ms: float | None) -> dict[str, Any]:
         "rss_mib_peak": round(run.rss_mib_peak, 1),
         "rss_mib_per_call": round((run.rss_mib_peak - run.rss_mib_start) / run.calls, 1),
         "overhead_p95_each_run_ms": run.overhead_p95_each_ms,
+        "disturbed_runs": run.disturbed,
         "ok": clean and overhead_p95 is not None and overhead_p95 <= CAPACITY_OVERHEAD_P95_MS,
         "ok_load": clean and added is not None and added <= CAPACITY_ADDED_P95_MS,
     }
@@ -253,6 +258,7 @@ def pooled(runs: list[CallRun]) -> CallRun:
         rss_mib_peak=statistics.fmean(r.rss_mib_peak for r in runs),
         wall_secs=total_wall,
         overhead_p95_each_ms=[summarize(r.turns)["overhead_p95_ms"] for r in runs],
+        disturbed=[d for r in runs for d in r.disturbed],
     )
 
 
@@ -331,6 +337,34 @@ async def _fresh_run(
         )
 
 
+async def _capacity_run(
+    path: CallPath, calls: int, delays: Delays, stagger_secs: float, workers: int
+) -> CallRun:
+    """A `_fresh_run` the hypervisor left the machine to, or the last of DISTURBED_RETRIES more tries.
+
+    This VM's neighbours take 0.01-0.4 of a core from one 40-call run to the next (steal, in
+    `/proc/stat`), and a run that lost a fifth of a core measures a smaller machine: of thirteen
+    40-call runs on two workers, the two that failed the rule lost 0.2 and 0.39 of a core. A run
+    over STEAL_LIMIT_CORES is set aside (its steal and overhead are kept in `disturbed`, and
+    printed) and the N is run again; the last try counts whatever its steal.
+    """
+    disturbed: list[dict[str, float | None]] = []
+    for _ in range(DISTURBED_RETRIES):
+        run = await _fresh_run(path, calls, delays, stagger_secs, workers)
+        if run.steal_cores <= STEAL_LIMIT_CORES:
+            break
+        disturbed.append(
+            {
+                "steal_cores": round(run.steal_cores, 2),
+                "overhead_p95_ms": summarize(run.turns)["overhead_p95_ms"],
+            }
+        )
+    else:
+        run = await _fresh_run(path, calls, delays, stagger_secs, workers)
+    run.disturbed = disturbed
+    return run
+
+
 async def _capacity(quick_runs: list[CallRun] | None, delays: Delays) -> dict[str, Any]:
     """Capacity rows; a quick run reuses its one-call latency runs instead of running more calls."""
     runs = list(quick_runs or [])
@@ -338,11 +372,11 @@ async def _capacity(quick_runs: list[CallRun] | None, delays: Delays) -> dict[st
     if quick_runs is None:
         for calls in ONE_PROCESS_CALLS:
             for path in ("ours", "bare"):
-                runs.append(await _fresh_run(path, calls, delays, SPREAD_SECS / calls, workers))
+                runs.append(await _capacity_run(path, calls, delays, SPREAD_SECS / calls, workers))
         if workers > 1:
             for calls in WORKERS_CALLS:
                 repeats = [
-                    await _fresh_run("ours_workers", calls, delays, SPREAD_SECS / calls, workers)
+                    await _capacity_run("ours_workers", calls, delays, SPREAD_SECS / calls, workers)
                     for _ in range(WORKERS_REPEATS)
                 ]
                 runs.append(pooled(repeats))
@@ -546,6 +580,12 @@ def markdown_table(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _cell(row: dict[str, Any], column: str) -> str:
+    if column == "disturbed_runs":  # each set-aside run as its steal, in cores
+        return ", ".join(str(run["steal_cores"]) for run in row[column]) or "-"
+    return str(row[column])
+
+
 def print_summary(results: dict[str, Any], console: Console) -> None:
     """The summary table, then every capacity row."""
     table = Table(title="bench" + (" (quick)" if results.get("quick") else ""))
@@ -570,11 +610,12 @@ def print_summary(results: dict[str, Any], console: Console) -> None:
         "rss_mib_per_call",
         "machine_idle_cores",
         "steal_cores",
+        "disturbed_runs",
         "ok",
         "ok_load",
     )
     for column in columns:
         capacity.add_column(column.replace("_", " "))
     for row in results["capacity"]["rows"]:
-        capacity.add_row(*(str(row[c]) for c in columns))
+        capacity.add_row(*(_cell(row, c) for c in columns))
     console.print(capacity)

@@ -134,6 +134,9 @@ class CallRun:
     wall_secs: float = 0.0
     # Set when this is several runs of the same N pooled (`pooled`): each run's overhead p95.
     overhead_p95_each_ms: list[float | None] = field(default_factory=list)
+    # Runs of this N set aside because the hypervisor took too much of the machine (`bench`'s
+    # STEAL_LIMIT_CORES), each as its steal and overhead p95: reported, not judged.
+    disturbed: list[dict[str, float | None]] = field(default_factory=list)
 
 
 def turn_wait_ms(breakdown: LatencyBreakdown) -> float:
