@@ -77,7 +77,7 @@ def callers_process(specs: list[CallerSpec], wavs: tuple[str, ...]) -> list[Call
       reached the server late and the agent's audio was stamped late, a gap and a latency the
       server did not cause. The process lives for one run; what it would have collected waits.
     - A lower scheduling priority (`CALLERS_NICE`): at equal priority the scheduler shares the
-      two cores among the workers and the callers (~0.3 of a core at 40 calls), and a turn's
+      two cores among the workers and the callers (~0.23 of a core at 40 calls), and a turn's
       work waits behind the load generator's sends. Now they take the CPU the server leaves.
       What they lose is still counted against the server: a caller that falls behind hears the
       agent late (`caller_late_p99_ms` says how far behind they were).
